@@ -1,0 +1,74 @@
+"""
+From hidden states to predictions: pooling and the parallel task heads.
+
+- last_token_pool: the MTL paper's "terminal hidden state" z^(p) of the causal model.
+- mean_pool: LLM2Vec's masked mean, optionally without the instruction tokens.
+- MultiTaskHeads: one linear head per task, y_t = Softmax(W_t z + b_t) (MTL paper Eq. 5),
+  all fed by the same pooled vector of one forward pass.
+All pooling is correct for left and right padding (attention_mask: 1 = token, 0 = pad).
+"""
+
+import torch
+import torch.nn as nn
+
+# -----------------------------------------------------------------------------
+# pooling
+
+def last_token_pool(hidden, attention_mask):
+    """The hidden state of the last real token of each row: (B, T, D) -> (B, D)."""
+    T = attention_mask.shape[1]
+    positions = torch.arange(T, device=hidden.device) * attention_mask.to(hidden.device).long()  # (B, T)
+    last = positions.argmax(-1)                                                                # (B,)
+    return hidden[torch.arange(len(hidden), device=hidden.device), last]
+
+
+def instruction_free_mask(attention_mask, n_instruction):
+    """Pooling mask that drops the first n_instruction[b] real tokens of row b (LLM2Vec's embed_mask).
+
+    The instruction tokens still attend and are attended to; they are only left out of the mean.
+    n_instruction: int or (B,) long. Works for left and right padding (counts real tokens, not positions).
+    """
+    rank = attention_mask.long().cumsum(-1)                    # 1-based index among real tokens, (B, T)
+    n = torch.as_tensor(n_instruction, device=attention_mask.device).reshape(-1, 1)
+    return (attention_mask.bool() & (rank > n)).long()
+
+
+def mean_pool(hidden, attention_mask, pool_mask=None):
+    """Masked mean over the real tokens (or over pool_mask's tokens if given): (B, T, D) -> (B, D).
+
+    Summed in float32, returned in hidden's dtype; a row with nothing to pool gives zeros, not NaN.
+    """
+    m = attention_mask if pool_mask is None else pool_mask * attention_mask
+    m = m.to(hidden.device, torch.float32).unsqueeze(-1)       # (B, T, 1)
+    summed = (hidden.float() * m).sum(1)                       # (B, D)
+    return (summed / m.sum(1).clamp(min=1.0)).to(hidden.dtype)
+
+# -----------------------------------------------------------------------------
+# parallel task heads
+
+class MultiTaskHeads(nn.Module):
+    """One nn.Linear(dim, C_t) per task t over the shared pooled vector (MTL paper Fig. 1c, Eq. 5)."""
+
+    def __init__(self, dim, label_sets):
+        super().__init__()
+        self.label_sets = {task: list(labels) for task, labels in label_sets.items()}
+        self.heads = nn.ModuleDict({task: nn.Linear(dim, len(labels))
+                                    for task, labels in self.label_sets.items()})
+
+    def forward(self, pooled):
+        """pooled (B, dim) -> {task: logits (B, C_t)}."""
+        return {task: head(pooled.to(head.weight.dtype)) for task, head in self.heads.items()}
+
+    @torch.no_grad()
+    def predict(self, logits):
+        """{task: (B, C_t)} -> one record per row: [{task: {"label": str, "probs": {label: p}}}]."""
+        B = len(next(iter(logits.values())))
+        records = [{} for _ in range(B)]
+        for task, task_logits in logits.items():
+            labels = self.label_sets[task]
+            probs = task_logits.float().softmax(-1).cpu()      # (B, C_t)
+            for b in range(B):
+                p = probs[b].tolist()
+                records[b][task] = {"label": labels[int(probs[b].argmax())],
+                                    "probs": dict(zip(labels, p))}
+        return records

@@ -1,0 +1,244 @@
+"""
+LoRA (Hu et al. 2021) written out by hand, over a frozen 16/32-bit nn.Linear or a 4-bit NF4Linear (QLoRA).
+
+    h = W0 x + (alpha / r) B A dropout(x)          A: (r, d_in), B: (d_out, r), B = 0 at start
+
+Only A and B train. Adapters are saved and loaded in the PEFT file format (adapter_config.json +
+adapter_model.safetensors with PEFT's key names), so an adapter trained here loads in
+peft.PeftModel.from_pretrained and the reverse. Nothing here imports peft.
+"""
+
+import json
+import os
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+# PEFT wraps the Hugging Face LlamaForCausalLM as base_model.model, whose decoder is .model; our Llama is that
+# decoder itself (its attribute names are the HF keys minus the leading "model."), hence the two extra levels.
+PEFT_PREFIX = "base_model.model.model."
+PEFT_PREFIX_NO_LM = "base_model.model."  # adapters saved by PEFT over a bare LlamaModel (feature extraction)
+
+# -----------------------------------------------------------------------------
+# the layer
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus the trainable low-rank update (alpha / r) B A (MTL paper Eq. 2-3)."""
+
+    def __init__(self, base, r=16, alpha=16, dropout=0.05, dtype=torch.float32):
+        super().__init__()
+        device = next(iter(list(base.parameters()) + list(base.buffers()))).device
+        self.base = base            # nn.Linear or NF4Linear: anything with in_features, out_features, forward
+        self.r, self.alpha = r, alpha
+        self.scaling = alpha / r
+        # A keeps nn.Linear's default (Kaiming-uniform) init, as PEFT does; B = 0 so that ΔW = 0 at step 0.
+        self.lora_A = nn.Linear(base.in_features, r, bias=False, dtype=dtype, device=device)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False, dtype=dtype, device=device)
+        nn.init.zeros_(self.lora_B.weight)
+        self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.merged = False
+
+    def forward(self, x):
+        y = self.base(x)
+        if self.merged:
+            return y
+        # the update is computed in the adapter's dtype (float32 by default) and added in the base's dtype
+        update = self.lora_B(self.lora_A(self.lora_dropout(x).to(self.lora_A.weight.dtype)))
+        return y + (update * self.scaling).to(y.dtype)
+
+    def delta_weight(self):
+        """ΔW = (alpha / r) B A, (d_out, d_in) in float32."""
+        return (self.lora_B.weight.float() @ self.lora_A.weight.float()) * self.scaling
+
+    def _check_mergeable(self):
+        if hasattr(self.base, "dequantize"):
+            # We refuse rather than dequantize-add-requantize: the NF4 rounding step (absmax / ~8 per block of 64)
+            # is far larger than a typical LoRA update, so most of ΔW would be rounded away and unmerge could not
+            # restore W0. Merge into a 16/32-bit copy of the base instead (as the alignment stages do).
+            raise RuntimeError("lora.py: cannot merge a LoRA into a 4-bit NF4 base (requantizing would round the "
+                               "update away); load the base with quant=None (bf16/fp32) to merge")
+        if not (isinstance(getattr(self.base, "weight", None), torch.Tensor) and self.base.weight.is_floating_point()):
+            raise RuntimeError(f"lora.py: cannot merge into a base of type {type(self.base).__name__}")
+
+    @torch.no_grad()
+    def merge(self):
+        """W0 <- W0 + ΔW (rounded to W0's dtype: exact in fp32, lossy in bf16)."""
+        if not self.merged:
+            self._check_mergeable()
+            W = self.base.weight
+            W.copy_((W.float() + self.delta_weight()).to(W.dtype))
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self):
+        """W0 <- W0 - ΔW, undoing merge (up to rounding in 16-bit)."""
+        if self.merged:
+            W = self.base.weight
+            W.copy_((W.float() - self.delta_weight()).to(W.dtype))
+            self.merged = False
+
+# -----------------------------------------------------------------------------
+# injecting, merging, counting
+
+def _wrap(model, name, r, alpha, dropout):
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name)
+    module = getattr(parent, child)
+    if isinstance(module, LoRALinear):
+        raise ValueError(f"lora.py: {name} already has a LoRA; call merge_lora(model, remove=True) first")
+    if not (hasattr(module, "in_features") and hasattr(module, "out_features")):
+        raise ValueError(f"lora.py: {name} is a {type(module).__name__}, not a linear layer")
+    setattr(parent, child, LoRALinear(module, r=r, alpha=alpha, dropout=dropout))
+
+
+def inject_lora(model, targets=("q_proj", "k_proj", "v_proj", "o_proj"), r=16, alpha=16, dropout=0.05):
+    """Freeze every parameter of `model` and wrap each linear layer whose last name is in `targets`.
+
+    Paper defaults (MTL paper): r = 16, alpha = 16, dropout 0.05 on q/k/v/o. LLM2Vec: r = 16, alpha = 32 on all
+    seven projections (q, k, v, o, gate, up, down). Returns the names of the wrapped modules.
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [name for name, m in model.named_modules()
+             if name.rpartition(".")[2] in targets and not isinstance(m, LoRALinear)
+             and hasattr(m, "in_features") and hasattr(m, "out_features")]
+    if not names:
+        raise ValueError(f"lora.py: no linear layer named any of {list(targets)} in {type(model).__name__}")
+    for name in names:
+        _wrap(model, name, r, alpha, dropout)
+    return names
+
+
+def lora_modules(model):
+    """{name: LoRALinear} in model order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, LoRALinear)}
+
+
+def merge_lora(model, remove=False):
+    """Fold every LoRA into its base weight; remove=True also swaps each wrapper for its (merged) base layer,
+    which is how one alignment stage is frozen into the base before the next stage's fresh LoRA."""
+    for name, m in lora_modules(model).items():
+        m.merge()
+        if remove:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child, m.base)
+
+
+def unmerge_lora(model):
+    """Subtract every merged LoRA from its base weight again."""
+    for m in lora_modules(model).values():
+        m.unmerge()
+
+
+def trainable_parameters(model):
+    """Number of parameters with requires_grad (LoRA A and B, plus heads if the module holds them)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+# -----------------------------------------------------------------------------
+# PEFT file format
+
+def save_adapter(model, out_dir, base_model_name_or_path=None):
+    """Write adapter_config.json + adapter_model.safetensors as peft's LoraModel.save_pretrained does.
+
+    `model` is our Llama (module names like layers.0.self_attn.q_proj); keys are written for a PEFT model over
+    LlamaForCausalLM, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight.
+    """
+    modules = lora_modules(model)
+    if not modules:
+        raise ValueError("save_adapter: the model has no LoRA layers")
+    settings = {(m.r, m.alpha, getattr(m.lora_dropout, "p", 0.0)) for m in modules.values()}
+    if len(settings) != 1:
+        raise ValueError(f"save_adapter: all LoRA layers must share r, alpha, dropout; found {sorted(settings)}")
+    if any(m.merged for m in modules.values()):
+        raise ValueError("save_adapter: unmerge_lora(model) first (merged weights would be counted twice on load)")
+    (r, alpha, dropout), = settings
+    tensors = {}
+    for name, m in modules.items():
+        tensors[f"{PEFT_PREFIX}{name}.lora_A.weight"] = m.lora_A.weight.detach().contiguous().cpu()
+        tensors[f"{PEFT_PREFIX}{name}.lora_B.weight"] = m.lora_B.weight.detach().contiguous().cpu()
+    config = {
+        "peft_type": "LORA", "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": None if base_model_name_or_path is None else str(base_model_name_or_path),
+        "r": r, "lora_alpha": alpha, "lora_dropout": dropout,
+        "target_modules": sorted({name.rpartition(".")[2] for name in modules}),
+        "bias": "none", "fan_in_fan_out": False, "modules_to_save": None,
+        "init_lora_weights": True, "use_rslora": False, "use_dora": False,
+        "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
+        "inference_mode": True, "revision": None,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, CONFIG_NAME), "w") as f:
+        json.dump(config, f, indent=2)
+    save_file(tensors, os.path.join(out_dir, WEIGHTS_NAME), metadata={"format": "pt"})
+
+
+def _read_config(path):
+    with open(path) as f:
+        config = json.load(f)
+    if config.get("peft_type") != "LORA":
+        raise ValueError(f"{path}: field 'peft_type' = {config.get('peft_type')!r}, only 'LORA' is supported")
+    if config.get("bias", "none") != "none":
+        raise ValueError(f"{path}: field 'bias' = {config['bias']!r} is not supported (need 'none')")
+    for field in ("fan_in_fan_out", "use_dora", "use_rslora", "lora_bias", "modules_to_save", "rank_pattern",
+                  "alpha_pattern", "layer_replication", "target_parameters", "trainable_token_indices"):
+        if config.get(field):  # any of these set means a variant this file does not implement
+            raise ValueError(f"{path}: field {field!r} = {config[field]!r} is not supported here")
+    for field in ("r", "lora_alpha"):
+        if field not in config:
+            raise ValueError(f"{path}: missing field {field!r}")
+    return config
+
+
+def load_adapter(model, adapter_dir, dropout=None):
+    """Read a PEFT LoRA adapter into our Llama: wrap the modules it names (freezing the model) and copy A, B.
+
+    Accepts keys with PEFT's CausalLM prefix (base_model.model.model.) or its bare-model prefix
+    (base_model.model.). dropout=None takes lora_dropout from the config. Returns the loaded module names.
+    """
+    config = _read_config(os.path.join(adapter_dir, CONFIG_NAME))
+    weights_path = os.path.join(adapter_dir, WEIGHTS_NAME)
+    state = load_file(weights_path)
+    r, alpha = config["r"], config["lora_alpha"]
+    dropout = config.get("lora_dropout", 0.0) if dropout is None else dropout
+
+    tensors = {}  # module name -> {"lora_A": tensor, "lora_B": tensor}
+    for key, value in state.items():
+        prefix = next((p for p in (PEFT_PREFIX, PEFT_PREFIX_NO_LM) if key.startswith(p)), "")
+        module_name, part, suffix = (key[len(prefix):].rsplit(".", 2) + ["", ""])[:3]
+        if part not in ("lora_A", "lora_B") or suffix != "weight" or not _has_module(model, module_name):
+            raise ValueError(f"{weights_path}: key {key!r} does not name a LoRA A/B of a module of this model")
+        tensors.setdefault(module_name, {})[part] = value
+
+    existing = lora_modules(model)
+    if existing and set(existing) != set(tensors):
+        raise ValueError(f"{weights_path}: adapter covers {len(tensors)} modules, the model already has LoRA on "
+                         f"{len(existing)} different ones; load into a model without LoRA")
+    if not existing:
+        for p in model.parameters():
+            p.requires_grad_(False)
+    for module_name, pair in tensors.items():
+        if module_name not in existing:
+            _wrap(model, module_name, r, alpha, dropout)
+        m = model.get_submodule(module_name)
+        m.alpha, m.scaling = alpha, alpha / r
+        for part in ("lora_A", "lora_B"):
+            if part not in pair:
+                raise ValueError(f"{weights_path}: {module_name}.{part}.weight is missing")
+            target = getattr(m, part).weight
+            if tuple(pair[part].shape) != tuple(target.shape):
+                raise ValueError(f"{weights_path}: {module_name}.{part}.weight has shape {tuple(pair[part].shape)}, "
+                                 f"this model needs {tuple(target.shape)} (r = {r})")
+            with torch.no_grad():
+                target.copy_(pair[part])
+    return list(tensors)
+
+
+def _has_module(model, name):
+    try:
+        model.get_submodule(name)
+        return True
+    except AttributeError:
+        return False

