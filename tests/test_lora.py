@@ -160,7 +160,7 @@ def test_peft_adapter_loads_here(base_dir, tmp_path):
 
 
 def test_qlora_step_trains_only_adapters_and_heads(base_dir):
-    from _nf4 import NF4Linear
+    from llama import NF4Linear
     model = _ours(base_dir, quant="nf4")
     inject_lora(model, r=R, alpha=ALPHA, dropout=0.05)
     assert all(isinstance(m.base, NF4Linear) for m in lora_modules(model).values())
