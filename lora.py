@@ -169,6 +169,11 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
         "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
         "inference_mode": True, "revision": None,
     }
+    _write_peft(out_dir, config, tensors)
+
+
+def _write_peft(out_dir, config, tensors):
+    """adapter_config.json + adapter_model.safetensors, the two files of every PEFT adapter."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, CONFIG_NAME), "w") as f:
         json.dump(config, f, indent=2)
@@ -242,3 +247,111 @@ def _has_module(model, name):
         return True
     except AttributeError:
         return False
+
+# -----------------------------------------------------------------------------
+# (IA)^3 (Liu et al. 2022), one of the MTL paper's adapter ablations (Table II): learned vectors that rescale
+# activations. Attention keys and values are rescaled at the output, the feed-forward down projection at its input:
+#
+#     k = l_k ⊙ (W_k x),   v = l_v ⊙ (W_v x),   h = W_down (l_ff ⊙ γ(W_gate x) ⊙ W_up x)      l_* = 1 at start
+
+IA3_TARGETS = ("k_proj", "v_proj", "down_proj")  # peft's Llama defaults
+IA3_FEEDFORWARD = ("down_proj",)
+
+
+class IA3Linear(nn.Module):
+    """A frozen linear layer (nn.Linear or NF4Linear) whose output, or input if feedforward, is scaled by ia3_l."""
+
+    def __init__(self, base, feedforward=False, dtype=torch.float32):
+        super().__init__()
+        device = next(iter(list(base.parameters()) + list(base.buffers()))).device
+        self.base, self.feedforward = base, feedforward
+        # peft's shapes, kept so the files match: (1, d_in) on an input, (d_out, 1) on an output
+        shape = (1, base.in_features) if feedforward else (base.out_features, 1)
+        self.ia3_l = nn.Parameter(torch.ones(shape, dtype=dtype, device=device))
+
+    def forward(self, x):
+        l = self.ia3_l.flatten()  # (d_in,) or (d_out,)
+        if self.feedforward:
+            return self.base((x.to(l.dtype) * l).to(x.dtype))
+        y = self.base(x)
+        return (y * l).to(y.dtype)
+
+
+def inject_ia3(model, targets=IA3_TARGETS, feedforward=IA3_FEEDFORWARD):
+    """Freeze every parameter of `model` and wrap each linear layer whose last name is in `targets` (those also in
+    `feedforward` are scaled at the input). Returns the names of the wrapped modules."""
+    if not set(feedforward) <= set(targets):
+        raise ValueError(f"lora.py: feedforward {list(feedforward)} must be a subset of targets {list(targets)}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [name for name, m in model.named_modules() if name.rpartition(".")[2] in targets
+             and not isinstance(m, (IA3Linear, LoRALinear)) and hasattr(m, "in_features")]
+    if not names:
+        raise ValueError(f"lora.py: no linear layer named any of {list(targets)} in {type(model).__name__}")
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child,
+                IA3Linear(model.get_submodule(name), feedforward=child in feedforward))
+    return names
+
+
+def ia3_modules(model):
+    """{name: IA3Linear} in model order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, IA3Linear)}
+
+
+def save_ia3(model, out_dir, base_model_name_or_path=None):
+    """Write adapter_config.json + adapter_model.safetensors as peft's IA3Model.save_pretrained does
+    (keys like base_model.model.model.layers.0.self_attn.k_proj.ia3_l)."""
+    modules = ia3_modules(model)
+    if not modules:
+        raise ValueError("save_ia3: the model has no (IA)^3 layers")
+    tensors = {f"{PEFT_PREFIX}{name}.ia3_l": m.ia3_l.detach().contiguous().cpu() for name, m in modules.items()}
+    config = {
+        "peft_type": "IA3", "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": None if base_model_name_or_path is None else str(base_model_name_or_path),
+        "target_modules": sorted({name.rpartition(".")[2] for name in modules}),
+        "feedforward_modules": sorted({name.rpartition(".")[2] for name, m in modules.items() if m.feedforward}),
+        "fan_in_fan_out": False, "init_ia3_weights": True, "modules_to_save": None, "exclude_modules": None,
+        "inference_mode": True, "revision": None,
+    }
+    _write_peft(out_dir, config, tensors)
+
+
+def load_ia3(model, adapter_dir):
+    """Read a peft (IA)^3 adapter into our Llama: wrap the modules it names (freezing the model) and copy the
+    vectors. Accepts peft's CausalLM and bare-model key prefixes. Returns the loaded module names."""
+    path = os.path.join(adapter_dir, CONFIG_NAME)
+    with open(path) as f:
+        config = json.load(f)
+    if config.get("peft_type") != "IA3":
+        raise ValueError(f"{path}: field 'peft_type' = {config.get('peft_type')!r}, load_ia3 needs 'IA3'")
+    for field in ("fan_in_fan_out", "modules_to_save"):
+        if config.get(field):
+            raise ValueError(f"{path}: field {field!r} = {config[field]!r} is not supported here")
+    feedforward = config.get("feedforward_modules") or []
+    if isinstance(feedforward, str):
+        raise ValueError(f"{path}: field 'feedforward_modules' is a regex {feedforward!r}; only a list is supported")
+    weights_path = os.path.join(adapter_dir, WEIGHTS_NAME)
+    vectors = {}
+    for key, value in load_file(weights_path).items():
+        prefix = next((p for p in (PEFT_PREFIX, PEFT_PREFIX_NO_LM) if key.startswith(p)), "")
+        module_name, _, part = key[len(prefix):].rpartition(".")
+        if part != "ia3_l" or not _has_module(model, module_name):
+            raise ValueError(f"{weights_path}: key {key!r} does not name an ia3_l vector of a module of this model")
+        vectors[module_name] = value
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name, value in vectors.items():
+        parent_name, _, child = name.rpartition(".")
+        m = model.get_submodule(name)
+        if not isinstance(m, IA3Linear):
+            m = IA3Linear(m, feedforward=child in feedforward)
+            setattr(model.get_submodule(parent_name), child, m)
+        if tuple(value.shape) != tuple(m.ia3_l.shape):
+            raise ValueError(f"{weights_path}: {name}.ia3_l has shape {tuple(value.shape)}, this model needs "
+                             f"{tuple(m.ia3_l.shape)} (feedforward = {m.feedforward})")
+        with torch.no_grad():
+            m.ia3_l.copy_(value)
+        m.ia3_l.requires_grad_(True)
+    return list(vectors)
