@@ -415,6 +415,21 @@ _HER2_RE = re.compile(
     r"\s*(?:\([^)\n]{0,30}\))?\s*[:=]\s*(?P<v2>[^\n]{1,120})", re.I)
 _HINT_RE = {t: re.compile(_H + "(?:" + "|".join(hs) + ")" + _VALUE, re.I) for t, hs in HINT_HEADERS.items()}
 HINT_MAX_CHARS = 60
+# Where no header names a task, its evidence is often inline ("Pathologic stage: pT2 pN1 cM0", "positive for
+# estrogen receptor", "Histologic grade III of III"). The hint is then the raw clause around each keyword, every
+# one of them (a history's stage and the current one, a nuclear and a histologic grade): the model decides.
+MENTION_RE = {
+    "T": re.compile(r"\b[yra]{0,2}[pc]T(?:is|[0-4x])", re.I),
+    "N": re.compile(r"\b[yra]{0,2}[pc]N[0-3x]|\blymph nodes?\b", re.I),
+    "M": re.compile(r"\b[yra]{0,2}[pc]M[01x]|\bdistant metasta", re.I),
+    "grade": re.compile(r"\bgrade\b|\bdifferentiated\b", re.I),
+    "ER": re.compile(r"\b(?:o?estrogen|ER)\b", re.I),
+    "PR": re.compile(r"\b(?:progesterone|P[gR]R?)\b", re.I),
+    "HER2": re.compile(r"\b(?:HER-?2|c-?erbB-?2|FISH)\b", re.I),
+}
+MENTION_CHARS = 45   # characters kept either side of a keyword, within its sentence
+_SENTENCE_END = re.compile(r"\n|(?<![.\d])\.(?=\s)")  # a line break or a full stop (not leader dots "......")
+MAX_MENTIONS = 3
 
 
 def _clip(v):
@@ -430,9 +445,29 @@ def _clip(v):
     return "".join(out).strip()[:HINT_MAX_CHARS].strip()
 
 
+def mentions(text, rx):
+    """The sentences around each match of rx, cut to MENTION_CHARS either side, distinct, joined by ' | '."""
+    out = []
+    stops = [0] + [e.end() for e in _SENTENCE_END.finditer(text)] + [len(text)]
+    for m in rx.finditer(text):
+        start = max(max(i for i in stops if i <= m.start()), m.start() - MENTION_CHARS)
+        end = min(min(i for i in stops if i >= m.end()), m.end() + MENTION_CHARS)
+        while 0 < start < m.start() and text[start - 1].isalnum():   # whole words only
+            start += 1
+        while m.end() < end < len(text) and text[end].isalnum():
+            end -= 1
+        clause = " ".join(text[start:end].split()).rstrip(".")
+        if clause not in out:
+            out.append(clause)
+        if len(out) == MAX_MENTIONS:
+            break
+    return " | ".join(out)
+
+
 def hints(text):
     """{task: raw evidence}: the text after each task header (all occurrences, joined by ' | '); for HER2 the
-    IHC and ISH fragments joined (`IHC 2+, FISH amplified`). The rules locate evidence, they never decide."""
+    IHC and ISH fragments joined (`IHC 2+, FISH amplified`); for a task no header names, the clauses that
+    mention it. The rules locate evidence, they never decide."""
     text = "\n".join(report_lines(text))  # OCR'd text without line breaks: cut at embedded headers first
     out = {}
     for task, rx in _HINT_RE.items():
@@ -457,6 +492,11 @@ def hints(text):
             frags.append(v)
     if frags:
         out["HER2"] = ", ".join(frags)
+    for task, rx in MENTION_RE.items():
+        if task not in out:
+            found = mentions(text, rx)
+            if found:
+                out[task] = found
     return out
 
 

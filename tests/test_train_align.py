@@ -1,0 +1,181 @@
+"""train_align.py on a tiny random Llama (built and saved by transformers) with a tiny word-level tokenizer."""
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import lora  # noqa: E402
+import llama  # noqa: E402
+import train_align  # noqa: E402
+
+TYPES = ["glioblastoma", "meningioma", "metastasis"]
+WORDS = ("mri brain mass lesion enhancing ring necrosis edema dural tail frontal parietal temporal cerebellar "
+         "multiple small large left right cm biopsy shows tumor cells mitoses atypia high low grade mgmt "
+         "methylated unmethylated specimen resection diagnosis with and of the a no").split()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(model dir, pairs.jsonl): a 2-layer Llama with a 64-word vocabulary, 24 synthetic report pairs."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM
+    path = tmp_path_factory.mktemp("tiny_align")
+    vocab = {w: i for i, w in enumerate(["<unk>", "<|begin_of_text|>", "<|end_of_text|>", "_"] + WORDS + TYPES)}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.add_special_tokens(["<|begin_of_text|>", "<|end_of_text|>"])
+    tk.save(str(path / "tokenizer.json"))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(24):
+        t = TYPES[i % 3]
+        rad = " ".join(["mri", "brain", t] + list(rng.choice(WORDS[:20], rng.integers(4, 12))))
+        pth = " ".join(["biopsy", "diagnosis", t] + list(rng.choice(WORDS[20:], rng.integers(3, 9))))
+        lines.append(json.dumps({"id": f"p{i}", "radiology": rad, "pathology": pth,
+                                 "labels": {"tumor_type": t, "mgmt": ["methylated", "unmethylated"][i % 2],
+                                            "survival_1y": ["alive", "deceased"][(i // 2) % 2]}}))
+    (path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    return path, path / "pairs.jsonl"
+
+
+def settings(stage, tok, **kw):
+    args = train_align.build_parser().parse_args(["--out", "unused", "--no-bf16", "--max_length", "32"])
+    s = train_align.stage_settings(args, stage, tok)
+    s.update(kw)
+    return s
+
+
+def fresh(tiny):
+    model = llama.load_model(tiny[0])
+    return model, llama.load_tokenizer(tiny[0])
+
+
+def cli(tiny, out, *extra):
+    train_align.main(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out", str(out), "--no-bf16",
+                      "--batch_size", "4", "--max_length", "32", "--lr", "1e-3", "--warmup", "0", *extra])
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_each_stage_loss_decreases_on_a_fixed_batch(tiny, stage):
+    model, tok = fresh(tiny)
+    pairs = train_align.data.read_pairs(tiny[1])
+    s = settings(stage, tok)
+    examples = train_align.stage_examples(stage, pairs, s)[:6]
+    train_align.inject_stage_lora(model, dict(s, lora_r=4, lora_alpha=8))
+    assert all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)  # LM head etc. frozen
+    train_align.set_attention_dropout(model, s["simcse_dropout"] if stage == 2 else 0.0)
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    history = []
+    for _ in range(8):
+        torch.manual_seed(0)  # the same dropout masks every step: a deterministic function of the weights
+        loss = train_align.STEP_FNS[stage](model, tok, examples, s, torch.Generator().manual_seed(0))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        history.append(loss.item())
+    assert np.isfinite(history).all()
+    assert history[-1] < 0.95 * history[0], history
+
+
+def test_stage_settings_follow_llm2vec():
+    args = train_align.build_parser().parse_args(["--out", "x"])
+    assert [train_align.per_stage(args.lr, k, float) for k in (1, 2, 3)] == [5e-5, 3e-5, 2e-4]
+    assert (args.lora_r, args.lora_alpha, args.lora_dropout, args.mask_token, args.mask_prob) == (16, 32, 0.05, "_", 0.2)
+    assert (args.simcse_dropout, 1 / args.simcse_temperature, 1 / args.supervised_temperature) == (0.3, 20, 50)
+    assert set(args.lora_targets.split(",")) == {f"{p}_proj" for p in ("q", "k", "v", "o", "gate", "up", "down")}
+
+
+def test_padded_and_unpadded_embeddings_agree(tiny):
+    model, tok = fresh(tiny)
+    texts = ["mri brain mass", "biopsy shows tumor cells with high grade mitoses and necrosis", "edema"]
+    for instruction in ("", "mri brain"):
+        batched = train_align.embed_corpus(model, tok, texts, 32, instruction, batch_size=3, bf16=False)
+        alone = np.stack([train_align.embed_corpus(model, tok, [t], 32, instruction, bf16=False)[0] for t in texts])
+        np.testing.assert_allclose(batched, alone, atol=1e-5, rtol=1e-5)
+    # the instruction is attended to (the embedding changes) but its tokens are not averaged in
+    ids, att, pool = train_align.encode_texts(tok, ["edema"], 32, "mri brain")
+    assert att.sum() == 4 and pool.tolist() == [[0, 0, 0, 1]]
+    assert not np.allclose(train_align.embed_corpus(model, tok, ["edema"], 32, "", bf16=False),
+                           train_align.embed_corpus(model, tok, ["edema"], 32, "mri brain", bf16=False))
+
+
+def test_merged_stage_reproduces_unmerged_outputs(tiny, tmp_path):
+    cli(tiny, tmp_path, "--stages", "1,2,3", "--steps", "3")
+    _, tok = fresh(tiny)
+    texts = ["mri brain mass lesion", "biopsy shows tumor cells", "dural tail left frontal meningioma"]
+    merged = train_align.load_stage_model(tmp_path, 3, tiny[0])      # stages 1, 2, 3 merged
+    unmerged = train_align.load_stage_model(tmp_path, 2, tiny[0])    # stages 1, 2 merged, stage 3's LoRA on top
+    lora.load_adapter(unmerged, tmp_path / "stage3", dropout=0.0)
+    assert lora.lora_modules(unmerged) and not lora.lora_modules(merged)
+    z_merged = train_align.embed_corpus(merged, tok, texts, 32, bf16=False)
+    z_unmerged = train_align.embed_corpus(unmerged.eval(), tok, texts, 32, bf16=False)
+    np.testing.assert_allclose(z_merged, z_unmerged, atol=1e-5, rtol=1e-4)
+    base = train_align.embed_corpus(llama.load_model(tiny[0]), tok, texts, 32, bf16=False)
+    assert np.abs(z_merged - base).max() > 1e-4  # the stages changed something
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, monkeypatch):
+    cli(tiny, tmp_path / "straight", "--stages", "1", "--steps", "5", "--save_every", "2")
+    calls = {"n": 0}
+    real = train_align.STEP_FNS[1]
+
+    def interrupted(*a):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setitem(train_align.STEP_FNS, 1, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
+    meta = train_align.read_stage(tmp_path / "cut", 1)          # a valid checkpoint: checksum matches
+    assert (meta["steps_done"], meta["complete"]) == (3, False)
+    monkeypatch.setitem(train_align.STEP_FNS, 1, real)
+    cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
+    a, b = (json.loads((tmp_path / d / "stage1" / "stage.json").read_text()) for d in ("straight", "cut"))
+    assert b["complete"] and b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    from safetensors.torch import load_file
+    wa, wb = (load_file(tmp_path / d / "stage1" / lora.WEIGHTS_NAME) for d in ("straight", "cut"))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5)
+
+
+def test_rerun_one_stage_and_embed_every_stage(tiny, tmp_path):
+    cli(tiny, tmp_path, "--stages", "1,2,3", "--steps", "2", "--lora_layers", "1")
+    from safetensors.torch import load_file
+    assert {k.split(".")[4] for k in load_file(tmp_path / "stage1" / lora.WEIGHTS_NAME)} == {"1"}  # last layer only
+    out = tmp_path / "embeddings"
+    train_align.main(["--out", str(tmp_path), "--embed", str(tiny[1]), "--embed_stages", "0,1,2,3",
+                      "--embed_max_length", "32", "--embed_limit", "20", "--no-bf16"])  # base from stage1/stage.json
+    ids = [f"p{i}" for i in range(20)]
+    X = {k: np.load(out / f"stage{k}.npy") for k in range(4)}
+    assert all(X[k].shape == (20, 32) and json.loads((out / f"stage{k}.ids.json").read_text()) == ids for k in X)
+    assert all(np.abs(X[k] - X[k - 1]).max() > 1e-5 for k in (1, 2, 3))
+    cli(tiny, tmp_path, "--stages", "3", "--steps", "2", "--seed", "7")           # stage 3 alone, on stage 2
+    assert train_align.read_stage(tmp_path, 3)["settings"]["seed"] == 7
+    cli(tiny, tmp_path, "--stages", "2", "--steps", "2", "--seed", "7")           # stage 2 changes ...
+    with pytest.raises(RuntimeError, match="rerun stage 3"):                      # ... so stage 3 is stale
+        train_align.load_stage_model(tmp_path, 3, tiny[0])
+    with pytest.raises(SystemExit, match="no gaps"):
+        cli(tiny, tmp_path, "--stages", "1,3")
+
+
+def test_hard_negatives_are_other_pairs(tiny):
+    pairs = train_align.data.read_pairs(tiny[1])
+    for how in ("tfidf", "type"):
+        neg = train_align.hard_negatives(pairs, how)
+        assert all(j != i for i, j in enumerate(neg))
+    neg = train_align.hard_negatives(pairs, "type")
+    assert all(pairs[j].labels["tumor_type"] != p.labels["tumor_type"] for p, j in zip(pairs, neg))
+    assert train_align.hard_negatives(pairs, "none") is None

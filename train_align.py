@@ -1,0 +1,578 @@
+"""
+The staged embedder of the alignment paper: LLM2Vec's three stages over a bidirectional Llama.
+
+    python train_align.py --data examples/pairs.jsonl --stages 1,2,3 --out runs/align
+    python train_align.py --out runs/align --embed examples/pairs.jsonl --embed_stages 0,1,2,3
+
+Stage 1 MNTP and stage 2 SimCSE use the radiology and pathology texts unpaired; stage 3 pulls each radiology
+report towards its matched pathology report (supervised contrastive). Each stage trains a fresh LoRA over the
+model with the previous stages' LoRAs merged into it. runs/align/stageK/ holds the PEFT-format adapter of stage K
+and stage.json (base model, the checksums of the adapters it was trained on top of, settings, losses), which is
+all that is needed to rebuild the merged model: base + stage 1 merged + ... + stage K merged. Stage 0 is the
+untouched model (bidirectional, mean-pooled). --embed writes mean-pooled embeddings of a JSONL corpus to
+stageK.npy with the ids in stageK.ids.json; evaluate.py probes reads them.
+
+Defaults are LLM2Vec's published recipe for Llama-3, read from McGill-NLP/llm2vec (commit 312adcf):
+  - stage 1 (train_configs/mntp/MetaLlama3.json, experiments/run_mntp.py): mask_token_type "blank" = the token
+    "_" (Llama-3 has no mask token), mlm_probability 0.2 with transformers' 80/10/10 mask/random/keep collator,
+    special tokens never masked, logits at i-1 predict token i (LlamaForCausalLM's shifted loss), batch 32,
+    max length 512, 1000 steps, learning rate = the Trainer default 5e-5. Only the decoder gets the LoRA and
+    only the adapter is saved, so the LM head (tied to the embeddings in SmolLM2 / Llama-3.2) stays frozen.
+  - stage 2 (train_configs/simcse/MetaLlama3.json, run_simcse.py): simcse_dropout 0.3 (attention-probability
+    dropout) + lora_dropout 0.05, mean pooling, loss_scale 20 (temperature 0.05), one direction, batch 128,
+    max length 128, learning rate 3e-5, 1000 steps.
+  - stage 3 (train_configs/supervised/MetaLlama3.json, run_supervised.py, loss/HardNegativeNLLLoss.py):
+    in-batch negatives plus hard negatives appended as extra columns, loss_scale 50 (temperature 0.02),
+    batch 64, max length 512, learning rate 2e-4 with 300 warm-up steps, 1000 steps.
+  - every stage: LoRA r 16, alpha 2r = 32, dropout 0.05 on q, k, v, o, gate, up, down; the previous adapter
+    is merged (merge_peft=True) before a fresh LoRA is added; bf16; AdamW, linear decay, gradient clip 1.0
+    (Trainer defaults); instruction tokens attend but are left out of the mean (llm2vec.py's embed_mask).
+The alignment paper does not say where it departs from this recipe; our defaults follow it. Our own choices:
+  - stage 3 is symmetric (radiology -> pathology and back), as both sides are reports; LLM2Vec is one-way.
+  - hard negatives (LLM2Vec's come pre-mined with its E5 data): for each pair, the pathology report of another
+    pair most similar to its own pathology report by TF-IDF cosine (lexically close, not the match), mined
+    once before training like DPR's BM25 negatives. This uses no label, so the probes of evaluate.py are not
+    fed the answers. On examples/pairs.jsonl 99% of these negatives share the pair's tumour type: they teach
+    patient-level matching (site, size, age), while the in-batch negatives mostly differ in type.
+    --hard_negatives type instead draws a pathology report of a different tumour type (uses the tumor_type
+    label, which the probe then predicts: a leak, for ablation only); none = in-batch negatives only.
+  - the learning rate decays linearly to 0 over --steps (the Trainer planned its decay over 3 epochs and was
+    stopped at 1000 steps); batch sizes and step counts are flags because a CPU cannot run the paper's.
+  - --lora_layers N (default 0 = all layers, as LLM2Vec) puts the LoRA on the last N layers only, so the
+    backward pass stops there: a CPU demo shortcut, not part of the recipe.
+"""
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import pathlib
+import signal
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import data
+import heads
+import llama
+import lora
+import losses
+
+OBJECTIVES = {1: "mntp", 2: "simcse", 3: "supervised"}
+# LLM2Vec's per-stage values (configs cited above), in stage order 1, 2, 3
+STEPS, BATCH_SIZE, LEARNING_RATE, MAX_LENGTH, WARMUP = "1000,1000,1000", "32,128,64", "5e-5,3e-5,2e-4", \
+    "512,128,512", "0,0,300"
+LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+INSTRUCTION = "Given a brain MRI radiology report, retrieve the pathology report of the same patient"
+STAGE_FILE, STATE_FILE = "stage.json", "train_state.pt"
+
+# -----------------------------------------------------------------------------
+# inputs
+
+def read_corpus(path, field):
+    """(ids, texts) from a JSONL file, one record per line with "id" and the text in `field`."""
+    ids, texts = [], []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            for key in ("id", field):
+                if not isinstance(record.get(key), (str, int)) or record.get(key) == "":
+                    raise ValueError(f"{path}:{lineno}: field {key!r} missing or empty")
+            ids.append(str(record["id"]))
+            texts.append(str(record[field]))
+    if not ids:
+        raise ValueError(f"{path}: no records")
+    return ids, texts
+
+
+def encode_texts(tok, texts, max_length, instruction=""):
+    """Right-padded (input_ids, attention_mask, pool_mask), each (B, T): BOS, instruction, text.
+
+    pool_mask is 1 on the text's own tokens only: BOS and instruction take part in attention but not in the
+    mean (LLM2Vec's embed_mask). The text is truncated so the whole sequence fits max_length.
+    """
+    prefix = tok.encode(instruction.strip() + "\n" if instruction else "", add_bos=True)
+    if len(prefix) >= max_length:
+        raise ValueError(f"max_length {max_length} leaves no room after the {len(prefix)}-token instruction")
+    seqs = [(prefix, tok.encode(t, add_bos=False)[:max_length - len(prefix)]) for t in texts]
+    T = max(len(p) + len(s) for p, s in seqs)
+    ids = torch.full((len(texts), T), tok.pad_id, dtype=torch.long)
+    att = torch.zeros((len(texts), T), dtype=torch.long)
+    pool = torch.zeros((len(texts), T), dtype=torch.long)
+    for i, (p, s) in enumerate(seqs):
+        ids[i, :len(p) + len(s)] = torch.tensor(p + s, dtype=torch.long)
+        att[i, :len(p) + len(s)] = 1
+        pool[i, len(p):len(p) + len(s)] = 1
+    return ids, att, pool
+
+
+def embed(model, batch):
+    """Mean-pooled bidirectional embeddings (B, D) of an encode_texts batch."""
+    ids, att, pool = (t.to(model.embed_tokens.weight.device) for t in batch)
+    hidden = model(ids, att, mask="bidirectional")   # (B, T, D)
+    return heads.mean_pool(hidden, att, pool)          # (B, D)
+
+
+def mask_token_id(tok, mask_token):
+    """LLM2Vec's "blank" mask token for Llama-3: the ordinary token "_", which must be one token."""
+    ids = tok.encode(mask_token, add_bos=False)
+    if len(ids) != 1:
+        raise ValueError(f"--mask_token {mask_token!r} is {len(ids)} tokens for this tokenizer; need exactly 1")
+    return ids[0]
+
+# -----------------------------------------------------------------------------
+# the three objectives: each maps a list of examples to a scalar loss
+
+def mntp_step(model, tok, texts, s, generator):
+    """Stage 1, MNTP: mask 20% of the tokens, predict each masked token i from the output at i-1."""
+    ids, att, _ = encode_texts(tok, texts, s["max_length"])
+    special = {i for i in (tok.bos_id, tok.eos_id, tok.pad_id) if i is not None}
+    masked, labels = losses.mntp_mask(ids, att, s["mask_token_id"], special, prob=s["mask_prob"],
+                                      vocab_size=min(tok.vocab_size, model.config.vocab_size), generator=generator)
+    device = model.embed_tokens.weight.device
+    _, logits = model(masked.to(device), att.to(device), mask="bidirectional", logits=True)  # (B, T, V)
+    return losses.mntp_loss(logits, labels.to(device))
+
+
+def simcse_step(model, tok, texts, s, generator=None):
+    """Stage 2, SimCSE: the same batch twice; the two dropout masks make the two views of each text differ."""
+    batch = encode_texts(tok, texts, s["max_length"])
+    return losses.simcse_loss(embed(model, batch), embed(model, batch), temperature=s["temperature"])
+
+
+def supervised_step(model, tok, examples, s, generator=None):
+    """Stage 3: radiology report (with the instruction) vs. its pathology report, in-batch + hard negatives.
+
+    examples: list of (radiology, pathology, hard_negative_pathology or None).
+    """
+    rad, path, neg = zip(*examples)
+    z_rad = embed(model, encode_texts(tok, rad, s["max_length"], s["instruction"]))
+    z_path = embed(model, encode_texts(tok, path, s["max_length"]))
+    z_neg = embed(model, encode_texts(tok, neg, s["max_length"])) if neg[0] is not None else None
+    return losses.supervised_contrastive_loss(z_rad, z_path, temperature=s["temperature"], symmetric=True,
+                                              z_neg=z_neg)
+
+
+STEP_FNS = {1: mntp_step, 2: simcse_step, 3: supervised_step}
+
+# -----------------------------------------------------------------------------
+# training examples per stage
+
+def unpaired_texts(pairs):
+    """Stages 1-2: every radiology and every pathology report as a text of its own."""
+    return [p.radiology for p in pairs] + [p.pathology for p in pairs]
+
+
+def hard_negatives(pairs, how, seed=42):
+    """Index of each pair's hard-negative pair (see the module docstring), or None for `none`."""
+    n = len(pairs)
+    if how == "none":
+        return None
+    if how == "tfidf":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        P = TfidfVectorizer(sublinear_tf=True).fit_transform([p.pathology for p in pairs])  # (n, vocab), rows L2-normed
+        sim = (P @ P.T).toarray()                                                             # (n, n) cosine
+        np.fill_diagonal(sim, -np.inf)
+        return sim.argmax(1).tolist()
+    if how == "type":
+        rng = np.random.default_rng(seed)
+        types = [(p.labels or {}).get("tumor_type") for p in pairs]
+        if any(t is None for t in types):
+            raise ValueError("--hard_negatives type: every pair needs labels.tumor_type")
+        out = []
+        for t in types:
+            others = [j for j, u in enumerate(types) if u != t]
+            if not others:
+                raise ValueError("--hard_negatives type: all pairs have the same tumor_type")
+            out.append(int(rng.choice(others)))
+        return out
+    raise ValueError(f"--hard_negatives must be tfidf, type or none, got {how!r}")
+
+
+def stage_examples(stage, pairs, s):
+    """The list a stage samples its batches from."""
+    if stage in (1, 2):
+        return unpaired_texts(pairs)
+    neg = hard_negatives(pairs, s["hard_negatives"], s["seed"])
+    return [(p.radiology, p.pathology, None if neg is None else pairs[neg[i]].pathology) for i, p in enumerate(pairs)]
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(n, seed, epoch):
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_indices(n, batch_size, step, seed):
+    """The batch of `step`: a fresh seeded permutation per epoch, incomplete tail dropped (no duplicate in a
+    batch, which would be a false negative). A function of the step alone, so a resumed run sees the same data."""
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch size {batch_size} is larger than the {n} training examples")
+    epoch, b = divmod(step, per_epoch)
+    return _permutation(n, seed, epoch)[b * batch_size:(b + 1) * batch_size].tolist()
+
+# -----------------------------------------------------------------------------
+# checkpoints: stageK/ = PEFT adapter + stage.json (+ optimizer state while unfinished)
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def no_interrupt():
+    """Hold Ctrl-C back while a checkpoint is written; it is raised right after."""
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    except ValueError:  # not the main thread: nothing to hold back
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def write_atomic(path, write):
+    """write(tmp_path), then rename over `path`: readers see the old file or the new one, never half of one."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_stage(model, stage_dir, meta, optimizer=None, scheduler=None):
+    """Write the adapter, the optimizer state (unfinished stages) and stage.json, in that order, each atomically.
+
+    stage.json names the adapter's sha256, so a crash between two files leaves a detectable mismatch and the
+    previous stage.json (with its own checksum) otherwise stays valid.
+    """
+    stage_dir = pathlib.Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    with no_interrupt():
+        tmp_dir = stage_dir / f".adapter.tmp{os.getpid()}"
+        lora.save_adapter(model, tmp_dir, base_model_name_or_path=meta["base_model"])
+        for name in (lora.CONFIG_NAME, lora.WEIGHTS_NAME):
+            os.replace(tmp_dir / name, stage_dir / name)
+        tmp_dir.rmdir()
+        meta = dict(meta, adapter_sha256=sha256(stage_dir / lora.WEIGHTS_NAME))
+        if optimizer is not None and not meta["complete"]:
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+            write_atomic(stage_dir / STATE_FILE, lambda p: torch.save(state, p))
+        write_atomic(stage_dir / STAGE_FILE, lambda p: p.write_text(json.dumps(meta, indent=1)))
+        if meta["complete"] and (stage_dir / STATE_FILE).exists():
+            (stage_dir / STATE_FILE).unlink()
+
+
+def read_stage(out, stage):
+    """stage.json of stageK, checked against its adapter file; None if the stage was never saved."""
+    stage_dir = pathlib.Path(out) / f"stage{stage}"
+    if not (stage_dir / STAGE_FILE).exists():
+        return None
+    meta = json.loads((stage_dir / STAGE_FILE).read_text())
+    weights = stage_dir / lora.WEIGHTS_NAME
+    if not weights.exists() or sha256(weights) != meta["adapter_sha256"]:
+        raise RuntimeError(f"{weights}: missing or does not match the adapter_sha256 in {stage_dir / STAGE_FILE}; "
+                           f"rerun stage {stage}")
+    return meta
+
+
+def previous_chain(out, stage):
+    """[{stage, adapter_sha256}] of the finished stages 1..stage-1 that stage `stage` builds on."""
+    chain = []
+    for k in range(1, stage):
+        meta = read_stage(out, k)
+        if meta is None or not meta["complete"]:
+            raise RuntimeError(f"{pathlib.Path(out) / f'stage{k}'}: stage {k} is "
+                               f"{'missing' if meta is None else 'unfinished'}; stage {stage} needs stages 1..{stage - 1}")
+        chain.append({"stage": k, "adapter_sha256": meta["adapter_sha256"]})
+    return chain
+
+
+def apply_stage(model, out, stage, allow_unfinished=False):
+    """Merge stageK's adapter into the model (which must already hold stages 1..K-1)."""
+    meta = read_stage(out, stage)
+    stage_dir = pathlib.Path(out) / f"stage{stage}"
+    if meta is None:
+        raise RuntimeError(f"{stage_dir}: no checkpoint for stage {stage}")
+    if not meta["complete"]:
+        if not allow_unfinished:
+            raise RuntimeError(f"{stage_dir}: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps)")
+        print(f"note: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps); using it as is",
+              file=sys.stderr)
+    if meta["previous"] != previous_chain(out, stage):
+        raise RuntimeError(f"{stage_dir / STAGE_FILE}: stage {stage} was trained on top of other versions of the "
+                           f"earlier stages than the ones in {out} now; rerun stage {stage}")
+    lora.load_adapter(model, stage_dir, dropout=0.0)
+    lora.merge_lora(model, remove=True)
+    return meta
+
+
+def load_stage_model(out, stage, model_path=None, dtype=torch.float32, device="cpu", allow_unfinished=False):
+    """Rebuild the model after `stage` (0 = untouched): the base with the LoRAs of stages 1..stage merged."""
+    if model_path is None and stage > 0:
+        model_path = read_stage(out, 1)["base_model"]
+    model = llama.load_model(llama.resolve_model(model_path), dtype=dtype, device=device)
+    for k in range(1, stage + 1):
+        apply_stage(model, out, k, allow_unfinished=allow_unfinished and k == stage)
+    return model
+
+# -----------------------------------------------------------------------------
+# training one stage
+
+def set_attention_dropout(model, p):
+    """SimCSE's attention-probability dropout (LLM2Vec: simcse_dropout, passed as config.attention_dropout)."""
+    model.config.attention_dropout = p
+    for layer in model.layers:
+        layer.self_attn.dropout = p
+
+
+def inject_stage_lora(model, s):
+    """A fresh LoRA on every layer (LLM2Vec), or on the last --lora_layers only: a CPU shortcut, since then the
+    backward pass stops at the first adapted layer."""
+    for p in model.parameters():  # the base, embeddings and LM head stay frozen
+        p.requires_grad_(False)
+    n = len(model.layers)
+    first = 0 if not s["lora_layers"] else max(0, n - s["lora_layers"])
+    for k in range(first, n):
+        lora.inject_lora(model.layers[k], targets=s["lora_targets"], r=s["lora_r"], alpha=s["lora_alpha"],
+                         dropout=s["lora_dropout"])
+
+
+def linear_schedule(warmup, total):
+    """LR factor: linear warm-up over `warmup` steps, then linear decay to 0 at `total` (Trainer's "linear")."""
+    return lambda step: (step + 1) / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
+
+
+def train_stage(model, tok, stage, examples, s, out, base_model):
+    """Train stage `stage`'s LoRA over `model` (earlier stages merged), save it, and merge it in."""
+    stage_dir = pathlib.Path(out) / f"stage{stage}"
+    torch.manual_seed(s["seed"])
+    inject_stage_lora(model, s)
+    set_attention_dropout(model, s["simcse_dropout"] if stage == 2 else 0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(s["warmup"], s["steps"]))
+    meta = {"stage": stage, "objective": OBJECTIVES[stage], "base_model": str(base_model),
+            "previous": previous_chain(out, stage), "settings": s, "steps": s["steps"], "steps_done": 0,
+            "complete": False, "loss": [], "seconds": 0.0}
+
+    old = read_stage(out, stage)
+    if old and not old["complete"] and (stage_dir / STATE_FILE).exists() and \
+            (old["settings"], old["previous"], old["base_model"]) == (s, meta["previous"], meta["base_model"]):
+        lora.load_adapter(model, stage_dir)  # into the LoRA just injected (same modules)
+        state = torch.load(stage_dir / STATE_FILE, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        meta.update(steps_done=old["steps_done"], loss=old["loss"], seconds=old["seconds"])
+        print(f"stage {stage}: resuming at step {old['steps_done']}/{s['steps']}")
+
+    step_fn, device = STEP_FNS[stage], model.embed_tokens.weight.device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=s["bf16"])
+    model.train()
+    start, t0 = meta["steps_done"], time.time() - meta["seconds"]
+    bar = tqdm(range(start, s["steps"]), desc=f"stage {stage} {OBJECTIVES[stage]}", initial=start, total=s["steps"])
+    try:
+        for step in bar:
+            batch = [examples[i] for i in batch_indices(len(examples), s["batch_size"], step, s["seed"])]
+            torch.manual_seed(s["seed"] * 1_000_003 + step)  # dropout masks, reproducible on resume
+            generator = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)  # MNTP masking
+            with autocast:
+                loss = step_fn(model, tok, batch, s, generator)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, s["max_grad_norm"])
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            meta["loss"].append(round(loss.item(), 5))
+            meta.update(steps_done=step + 1, seconds=round(time.time() - t0, 1))
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if (step + 1) % s["save_every"] == 0 and step + 1 < s["steps"]:
+                save_stage(model, stage_dir, meta, optimizer, scheduler)
+    except KeyboardInterrupt:
+        bar.close()
+        save_stage(model, stage_dir, meta, optimizer, scheduler)
+        print(f"\ninterrupted: stage {stage} saved at step {meta['steps_done']}/{s['steps']} in {stage_dir}; "
+              f"the same command resumes it", file=sys.stderr)
+        raise
+    bar.close()
+    meta["complete"] = True
+    save_stage(model, stage_dir, meta)
+    lora.merge_lora(model, remove=True)
+    set_attention_dropout(model, 0.0)
+    model.eval()
+    first, last = np.mean(meta["loss"][:10]), np.mean(meta["loss"][-10:])
+    print(f"stage {stage} {OBJECTIVES[stage]}: {s['steps']} steps in {meta['seconds']:.0f}s, "
+          f"loss {first:.4f} (first 10) -> {last:.4f} (last 10), saved {stage_dir}")
+    return meta
+
+# -----------------------------------------------------------------------------
+# embedding a corpus
+
+@torch.no_grad()
+def embed_corpus(model, tok, texts, max_length, instruction="", batch_size=16, bf16=True, desc="embedding"):
+    """(N, D) float32 mean-pooled embeddings, in input order (batched by length to save padding)."""
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = [None] * len(texts)
+    device = model.embed_tokens.weight.device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for b in tqdm(range(0, len(order), batch_size), desc=desc):
+            idx = order[b:b + batch_size]
+            z = embed(model, encode_texts(tok, [texts[i] for i in idx], max_length, instruction)).float().cpu()
+            for i, row in zip(idx, z):
+                out[i] = row
+    return torch.stack(out).numpy()
+
+
+def save_embeddings(path, ids, X):
+    """stageK.npy + stageK.ids.json, each written atomically."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path.with_suffix(".ids.json"), lambda p: p.write_text(json.dumps(ids)))
+    write_atomic(path, lambda p: np.save(open(p, "wb"), X))
+
+
+def run_embed(args, tok, base):
+    """Embed --embed for each of --embed_stages, merging the stages in one after another."""
+    ids, texts = read_corpus(args.embed, args.field)
+    if args.embed_limit:
+        ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
+    stages = sorted(set(parse_ints(args.embed_stages)))
+    model = llama.load_model(base, dtype=getattr(torch, args.dtype), device=args.device)
+    emb_dir = pathlib.Path(args.emb_dir or pathlib.Path(args.out) / "embeddings")
+    merged = 0
+    for stage in stages:
+        while merged < stage:
+            merged += 1
+            apply_stage(model, args.out, merged, allow_unfinished=merged == max(stages))
+        X = embed_corpus(model, tok, texts, args.embed_max_length, args.instruction, args.embed_batch_size,
+                         args.bf16, desc=f"embedding stage {stage}")
+        save_embeddings(emb_dir / f"stage{stage}.npy", ids, X)
+        print(f"stage {stage}: {X.shape} embeddings -> {emb_dir / f'stage{stage}.npy'}")
+
+# -----------------------------------------------------------------------------
+# command line
+
+def parse_ints(text):
+    return [int(x) for x in str(text).split(",") if x.strip()]
+
+
+def per_stage(text, stage, cast):
+    """One value for all stages, or three comma-separated values for stages 1, 2, 3."""
+    values = [cast(v) for v in str(text).split(",")]
+    if len(values) not in (1, 3):
+        raise ValueError(f"expected one value or three (stages 1,2,3), got {text!r}")
+    return values[0] if len(values) == 1 else values[stage - 1]
+
+
+def stage_settings(args, stage, tok):
+    """Everything that defines stage `stage`'s training run (saved in stage.json; resume requires a match)."""
+    return {
+        "steps": per_stage(args.steps, stage, int), "batch_size": per_stage(args.batch_size, stage, int),
+        "lr": per_stage(args.lr, stage, float), "max_length": per_stage(args.max_length, stage, int),
+        "warmup": per_stage(args.warmup, stage, int), "weight_decay": args.weight_decay,
+        "max_grad_norm": args.max_grad_norm, "seed": args.seed, "bf16": args.bf16, "save_every": args.save_every,
+        "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
+        "lora_targets": args.lora_targets.split(","), "lora_layers": args.lora_layers,
+        "mask_token": args.mask_token, "mask_token_id": mask_token_id(tok, args.mask_token) if stage == 1 else None,
+        "mask_prob": args.mask_prob, "simcse_dropout": args.simcse_dropout,
+        "temperature": {1: None, 2: args.simcse_temperature, 3: args.supervised_temperature}[stage],
+        "hard_negatives": args.hard_negatives if stage == 3 else None,
+        "instruction": args.instruction if stage == 3 else None,
+        "data": str(args.data),
+    }
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", help="pairs.jsonl: id, radiology, pathology, labels")
+    p.add_argument("--stages", help="stages to train, e.g. 1,2,3 or 3 (needs stages 1-2 in --out); "
+                                    "default 1,2,3, or none when --embed is given")
+    p.add_argument("--out", required=True, help="run directory: stage1/ stage2/ stage3/ embeddings/")
+    p.add_argument("--model", help="HF-layout Llama checkpoint dir (default: the SmolLM2-135M demo model)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights in memory")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast compute")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seed", type=int, default=42)
+    g = p.add_argument_group("optimisation (one value, or three for stages 1,2,3; LLM2Vec's values)")
+    g.add_argument("--steps", default=STEPS)
+    g.add_argument("--batch_size", default=BATCH_SIZE)
+    g.add_argument("--lr", default=LEARNING_RATE)
+    g.add_argument("--max_length", default=MAX_LENGTH)
+    g.add_argument("--warmup", default=WARMUP)
+    g.add_argument("--weight_decay", type=float, default=0.0)
+    g.add_argument("--max_grad_norm", type=float, default=1.0)
+    g.add_argument("--save_every", type=int, default=50, help="checkpoint every N steps (Ctrl-C also saves)")
+    g = p.add_argument_group("LoRA and objectives")
+    g.add_argument("--lora_r", type=int, default=16)
+    g.add_argument("--lora_alpha", type=float, default=32)
+    g.add_argument("--lora_dropout", type=float, default=0.05)
+    g.add_argument("--lora_targets", default=LORA_TARGETS)
+    g.add_argument("--lora_layers", type=int, default=0, help="LoRA on the last N layers only (0 = all, LLM2Vec)")
+    g.add_argument("--mask_token", default="_", help="MNTP mask token (Llama-3 has none)")
+    g.add_argument("--mask_prob", type=float, default=0.2, help="MNTP masking probability")
+    g.add_argument("--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
+    g.add_argument("--simcse_temperature", type=float, default=0.05, help="cos * 20")
+    g.add_argument("--supervised_temperature", type=float, default=0.02, help="cos * 50")
+    g.add_argument("--hard_negatives", default="tfidf", choices=["tfidf", "type", "none"])
+    g.add_argument("--instruction", default=INSTRUCTION,
+                   help="stage 3 / --embed: prefix of radiology texts, attended to but not pooled")
+    g = p.add_argument_group("embedding")
+    g.add_argument("--embed", help="JSONL corpus to embed (one record per line with id and --field)")
+    g.add_argument("--field", default="radiology", help="the text field of --embed")
+    g.add_argument("--embed_stages", default="0,1,2,3", help="stages to embed with (0 = untouched model)")
+    g.add_argument("--emb_dir", help="where stageK.npy go (default OUT/embeddings)")
+    g.add_argument("--embed_max_length", type=int, default=512)
+    g.add_argument("--embed_batch_size", type=int, default=16)
+    g.add_argument("--embed_limit", type=int, default=0, help="embed only the first N records (0 = all)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    stages = parse_ints(args.stages) if args.stages is not None else ([] if args.embed else [1, 2, 3])
+    if any(k not in OBJECTIVES for k in stages):
+        raise SystemExit(f"--stages: only 1, 2, 3 exist, got {args.stages}")
+    stages = sorted(set(stages))
+    if stages and stages != list(range(stages[0], stages[-1] + 1)):
+        raise SystemExit(f"--stages {args.stages}: each stage needs the one before it; no gaps")
+    if args.model is None and not (stages and stages[0] == 1) and pathlib.Path(args.out, "stage1", STAGE_FILE).exists():
+        args.model = read_stage(args.out, 1)["base_model"]  # the base this run was trained on
+    base = llama.resolve_model(args.model)
+    tok = llama.load_tokenizer(base)
+    if stages:
+        if not args.data:
+            raise SystemExit("--data is required to train")
+        pairs = data.read_pairs(args.data)
+        model = load_stage_model(args.out, stages[0] - 1, base, dtype=getattr(torch, args.dtype), device=args.device)
+        for stage in stages:
+            s = stage_settings(args, stage, tok)
+            train_stage(model, tok, stage, stage_examples(stage, pairs, s), s, args.out, base)
+        del model
+    if args.embed:
+        run_embed(args, tok, base)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
