@@ -1,4 +1,4 @@
-"""The alignment probes (_align_eval.py, evaluate.py probes): honest cross-validation, scikit-learn parity."""
+"""The alignment probes (evaluate.py probes): honest cross-validation, scikit-learn parity."""
 import json
 import pathlib
 import sys
@@ -9,7 +9,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import _align_eval as probes  # noqa: E402
+import evaluate as probes  # noqa: E402
 
 
 def test_probe_never_sees_the_held_out_fold():
@@ -67,13 +67,14 @@ def test_cli_prints_the_stage_table(tmp_path, capsys):
         (tmp_path / f"{stage}.ids.json").write_text(json.dumps(ids[::-1] if stage == "stage1" else ids))
         if stage == "stage1":  # rows stored in another order: labels must follow the ids, not the row number
             np.save(tmp_path / f"{stage}.npy", X[::-1])
-    result = probes.main(["--embeddings", str(tmp_path / "stage0.npy"), str(tmp_path / "stage1.npy"),
-                          "--labels", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "table.json")])
+    assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), str(tmp_path / "stage1.npy"),
+                        "--labels", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "table.json")]) == 0
     printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "table.json").read_text())
     assert "tumor_type (n=60" in printed and "survival_1y (n=54" in printed and "stage1" in printed
     assert result["stage1"]["tumor_type"]["accuracy"][0] > 0.95
     assert result["stage0"]["tumor_type"]["accuracy"][0] < 0.7
-    assert json.loads((tmp_path / "table.json").read_text())["stage1"]["mgmt"]["n"] == 60
+    assert result["stage1"]["mgmt"]["n"] == 60
 
 
 def test_ids_and_rows_must_agree(tmp_path):

@@ -1,0 +1,376 @@
+"""
+The tables of the MTL paper for runs of train_mtl.py (and, via `probes`, the alignment paper's probe table).
+
+    python evaluate.py runs/mtl                          # Table I + confusion matrices + training curves (PNG)
+    python evaluate.py --compare runs/a runs/b ...       # Tables II (adapters), III (MTL vs STL), IV (slicing)
+    python evaluate.py probes ...                        # alignment: logistic-regression probes per stage
+
+Metrics per task on the test split, over the reports that state the task: accuracy, macro F1 over the classes
+present in the test labels, AUROC (one-vs-rest, macro over classes, for more than two classes). The naive
+baseline has no probabilities: its score is the one-hot of its answer (all zero when it finds nothing),
+which is how a rule system gets an AUROC at all. A task with a single class in the test labels (the paper's
+M stage: all M0) is shown but left out of the average, as the paper leaves M out.
+"""
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import sys
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import data
+
+TASK_NAMES = {"T": "T Stage", "N": "N Stage", "M": "M Stage", "grade": "Histologic Grade",
+              "ER": "ER Status", "PR": "PR Status", "HER2": "HER2 Status"}
+METRICS = ("accuracy", "macro_f1", "auroc")
+
+# -----------------------------------------------------------------------------
+# metrics
+
+def task_metrics(gold, pred, scores, classes):
+    """gold, pred: labels (pred may be None = no answer); scores (N, C) over `classes`. -> accuracy, F1, AUROC."""
+    gold, scores = list(gold), np.asarray(scores, dtype=np.float64)
+    present = [c for c in classes if c in set(gold)]
+    pred = [p if p is not None else "<none>" for p in pred]
+    out = {"n": len(gold), "accuracy": float(accuracy_score(gold, pred)),
+           "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0))}
+    out["auroc"] = ovr_auroc(gold, scores, classes)
+    return out
+
+
+def ovr_auroc(gold, scores, classes):
+    """AUROC one-vs-rest, macro-averaged over the classes present in gold; scores (N, C) over `classes`.
+    With two classes both directions give the same number, the binary AUROC."""
+    gold, classes = np.asarray(gold, dtype=object), list(classes)
+    aucs = [roc_auc_score(gold == c, scores[:, classes.index(c)]) for c in classes if 0 < (gold == c).sum() < len(gold)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def table_one(records, label_sets=None):
+    """Test records (gold / model / baseline per task) -> per-task and average metrics of model and baseline."""
+    tasks = list(records[0]["gold"]) if records else []
+    table = {"tasks": {}, "average": {}}
+    for task in tasks:
+        rows = [r for r in records if r["gold"].get(task) is not None and task in r["model"]]
+        if not rows:
+            continue
+        classes = (label_sets or {}).get(task) or list(rows[0]["model"][task]["probs"])
+        gold = [r["gold"][task] for r in rows]
+        model_scores = [[r["model"][task]["probs"][c] for c in classes] for r in rows]
+        base = [r["baseline"].get(task) for r in rows]
+        base_scores = [[1.0 if b == c else 0.0 for c in classes] for b in base]
+        table["tasks"][task] = {
+            "classes_in_test": sorted(set(gold), key=classes.index),
+            "model": task_metrics(gold, [r["model"][task]["label"] for r in rows], model_scores, classes),
+            "baseline": task_metrics(gold, base, base_scores, classes)}
+    averaged = [t for t, v in table["tasks"].items() if len(v["classes_in_test"]) > 1]
+    for who in ("model", "baseline"):
+        table["average"][who] = {m: _mean([table["tasks"][t][who][m] for t in averaged]) for m in METRICS}
+    table["averaged_tasks"] = averaged
+    return table
+
+
+def _mean(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def _f(x):
+    return "  n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def format_table_one(table, title="Table I"):
+    """The paper's Table I: naive baseline and multi-task model side by side."""
+    lines = [title, f"{'':18s} {'Naive Baseline':^23s} | {'Multi-Task LLM':^23s}",
+             f"{'Clinical Task':18s} {'Acc':>7s} {'F1':>7s} {'AUC':>7s} | {'Acc':>7s} {'F1':>7s} {'AUC':>7s}    n"]
+    for task, v in table["tasks"].items():
+        b, m = v["baseline"], v["model"]
+        note = "" if task in table["averaged_tasks"] else "  (one class in test: not averaged)"
+        lines.append(f"{TASK_NAMES.get(task, task):18s} " + " ".join(f"{_f(b[k]):>7s}" for k in METRICS) + " | "
+                     + " ".join(f"{_f(m[k]):>7s}" for k in METRICS) + f" {m['n']:4d}{note}")
+    b, m = table["average"]["baseline"], table["average"]["model"]
+    lines.append(f"{'Overall Average':18s} " + " ".join(f"{_f(b[k]):>7s}" for k in METRICS) + " | "
+                 + " ".join(f"{_f(m[k]):>7s}" for k in METRICS))
+    return "\n".join(lines)
+
+# -----------------------------------------------------------------------------
+# a run directory
+
+def read_run(run):
+    """config.json, metrics.json and test predictions of a train_mtl.py run; names the missing file."""
+    out = {}
+    for name in ("config.json", "metrics.json"):
+        path = os.path.join(run, name)
+        if not os.path.exists(path):
+            raise SystemExit(f"evaluate.py: {path} not found (is {run} a finished train_mtl.py run?)")
+        out[name.split(".")[0]] = json.load(open(path))
+    path = os.path.join(run, "test_predictions.jsonl")
+    out["records"] = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+    return out
+
+
+def plot_confusion(records, label_sets, path):
+    """One confusion matrix per task (rows: true class, columns: predicted class) in one PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tasks = [t for t in label_sets if any(r["gold"].get(t) is not None and t in r["model"] for r in records)]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = [r for r in records if r["gold"].get(task) is not None]
+        classes = label_sets[task]
+        cm = confusion_matrix([r["gold"][task] for r in rows], [r["model"][task]["label"] for r in rows],
+                              labels=classes)
+        ax.imshow(cm, cmap="Blues")
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_title(TASK_NAMES.get(task, task), fontsize=9)
+        ax.set_xlabel("predicted", fontsize=7)
+    axes[0][0].set_ylabel("true", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(run, path):
+    """Training loss per optimizer step and validation loss per epoch (paper Fig. S2a)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    log_path, ep_path = os.path.join(run, "train_log.jsonl"), os.path.join(run, "epochs.json")
+    if not os.path.exists(log_path):
+        return False
+    log = [json.loads(l) for l in open(log_path)]
+    epochs = json.load(open(ep_path)) if os.path.exists(ep_path) else []
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([e["step"] for e in log], [e["loss"] for e in log], label="train loss (per step)", lw=1)
+    if epochs:
+        ax.plot([e["step"] for e in epochs], [e["val_loss"] for e in epochs], "o-", label="validation loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("multi-task loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def evaluate_run(run, plots=True):
+    """Print Table I of a run and write its confusion-matrix and training-curve PNGs."""
+    r = read_run(run)
+    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
+    table = table_one(r["records"], label_sets)
+    print(format_table_one(table, title=f"Table I: {run} (S_test = {len(r['records'])})"))
+    if plots:
+        plot_confusion(r["records"], label_sets, os.path.join(run, "confusion_matrices.png"))
+        curves = plot_curves(run, os.path.join(run, "training_curves.png"))
+        print(f"\nwrote {run}/confusion_matrices.png" + (f", {run}/training_curves.png" if curves else ""))
+    return table
+
+# -----------------------------------------------------------------------------
+# ablation tables from several runs
+
+def _summary(run):
+    r = read_run(run)
+    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
+    table = table_one(r["records"], label_sets) if r["records"] else r["metrics"]["test"]
+    return {"run": run, "config": r["config"], "metrics": r["metrics"], "table": table}
+
+
+def format_compare(runs):
+    """Tables II-IV of the paper from runs that differ in --adapter, --single-task, --slicing."""
+    s = [_summary(run) for run in runs]
+    avg = lambda x: x["table"]["average"]["model"]
+    out = []
+
+    def block(title, rows, label, extra_head="", extra=lambda x: ""):
+        if len(rows) < 1:
+            return
+        out.append(title)
+        out.append(f"{'Configuration':28s} {'Params':>12s} {'Time (s)':>9s} {'Mem (MB)':>9s} "
+                   f"{'Accuracy':>9s} {'Macro F1':>9s} {'AUROC':>7s}{extra_head}")
+        for x in rows:
+            m, a = x["metrics"], avg(x)
+            out.append(f"{label(x):28s} {m['trainable_params']:>12,d} {m['train_seconds']:>9.0f} "
+                       f"{m['peak_rss_mb']:>9.0f} {_f(a['accuracy']):>9s} {_f(a['macro_f1']):>9s} "
+                       f"{_f(a['auroc']):>7s}{extra(x)}")
+        out.append("")
+
+    cfg = lambda x, k: x["config"].get(k)
+    block("Table II: adaptation strategies (multi-task, window slicing)",
+          [x for x in s if not cfg(x, "single_task") and cfg(x, "slicing") == "window"],
+          lambda x: {"lora": "LoRA", "frozen": "Frozen (Head)"}[cfg(x, "adapter")] + f" [{os.path.basename(x['run'])}]")
+    tasks = [t for t in TASK_NAMES if any(t in x["table"]["averaged_tasks"] for x in s)]
+    block("Table III: multi-task vs single-task (LoRA, window slicing); per-task macro F1 on the right",
+          [x for x in s if cfg(x, "adapter") == "lora" and cfg(x, "slicing") == "window"],
+          lambda x: (f"STL ({x['metrics']['models']} models)" if cfg(x, "single_task") else "MTL (1 model)")
+          + f" [{os.path.basename(x['run'])}]",
+          extra_head="".join(f" {t:>6s}" for t in tasks),
+          extra=lambda x: "".join(f" {_f(x['table']['tasks'].get(t, {}).get('model', {}).get('macro_f1')):>6s}"
+                                  for t in tasks))
+    block("Table IV: input slicing (LoRA, multi-task)",
+          [x for x in s if cfg(x, "adapter") == "lora" and not cfg(x, "single_task")],
+          lambda x: {"full": "Full Text (No Slicing)", "random": "Random Window",
+                     "window": "Window Slicing (+5 lines)"}[cfg(x, "slicing")] + f" [{os.path.basename(x['run'])}]")
+    return "\n".join(out)
+
+
+# -----------------------------------------------------------------------------
+# alignment probes (python evaluate.py probes): how much of tumour type, MGMT status and one-year survival a
+# linear probe reads from each stage's embeddings, the alignment paper's table plus a stage-0 row.
+# Per stage and task: 5-fold stratified cross-validation of Pipeline(StandardScaler, LogisticRegression). The
+# scaler sits inside the pipeline, so its mean and variance are fitted on the training folds only: nothing of
+# the held-out fold reaches the probe. Accuracy, macro F1, AUROC as mean ± sd over the folds, in percent.
+
+PROBE_TASKS = ("tumor_type", "mgmt", "survival_1y")
+
+def read_embeddings(npy_path):
+    """(ids, X): X (N, D) float from the .npy, ids from the .ids.json written next to it by train_align.py."""
+    npy_path = pathlib.Path(npy_path)
+    ids_path = npy_path.with_suffix(".ids.json")
+    if not ids_path.exists():
+        raise FileNotFoundError(f"{ids_path}: ids file missing (train_align.py --embed writes it next to {npy_path.name})")
+    X = np.load(npy_path)
+    ids = json.loads(ids_path.read_text())
+    if X.ndim != 2 or len(ids) != len(X):
+        raise ValueError(f"{npy_path}: {X.shape} embeddings but {len(ids)} ids in {ids_path.name}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{npy_path}: embeddings contain NaN or inf")
+    return ids, X
+
+
+def read_labels(pairs_path, tasks=PROBE_TASKS):
+    """{id: {task: canonical label or None}} from a pairs.jsonl, validated by data.read_pairs."""
+    return {p.id: {t: p.labels.get(t) for t in tasks} for p in data.read_pairs(pairs_path)}
+
+
+def stage_name(npy_path):
+    """'stage2' from runs/align/embeddings/stage2.npy."""
+    return pathlib.Path(npy_path).stem
+
+# -----------------------------------------------------------------------------
+# the probe
+
+def make_probe(seed=42):
+    """Standardise then logistic regression; as one Pipeline, so the scaler is refitted inside every fold."""
+    return Pipeline([("scale", StandardScaler()),
+                     ("logreg", LogisticRegression(max_iter=2000, random_state=seed))])
+
+
+def cross_validate_probe(X, y, folds=5, seed=42):
+    """5-fold stratified CV of make_probe() on (X, y) -> {metric: [value per fold]}.
+
+    Classes with fewer members than folds cannot be stratified; they are dropped with a note on stderr.
+    """
+    y = np.asarray(y, dtype=object).astype(str)
+    values, counts = np.unique(y, return_counts=True)
+    rare = values[counts < folds]
+    if len(rare):
+        print(f"probe: classes {list(rare)} have fewer than {folds} rows and are left out", file=sys.stderr)
+        keep = ~np.isin(y, rare)
+        X, y = X[keep], y[keep]
+    if len(np.unique(y)) < 2:
+        raise ValueError("probe: fewer than two classes left to classify")
+    scores = {m: [] for m in METRICS}
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        probe = make_probe(seed).fit(X[train], y[train])        # fitted on the training folds only
+        proba = probe.predict_proba(X[test])                    # (n_test, C) in probe.classes_ order
+        pred = probe.classes_[proba.argmax(1)]
+        scores["accuracy"].append(accuracy_score(y[test], pred))
+        scores["macro_f1"].append(f1_score(y[test], pred, average="macro"))
+        scores["auroc"].append(ovr_auroc(y[test], proba, probe.classes_))
+    return scores
+
+
+def probe_stage(ids, X, labels, tasks=PROBE_TASKS, folds=5, seed=42):
+    """{task: {metric: (mean, sd)}} for one stage's embeddings; rows without the task's label are skipped."""
+    missing = [i for i in ids if i not in labels]
+    if missing:
+        raise ValueError(f"probe: {len(missing)} embedding ids have no labels, e.g. {missing[:3]}")
+    table = {}
+    for task in tasks:
+        rows = [k for k, i in enumerate(ids) if labels[i].get(task) is not None]
+        if not rows:
+            continue
+        y = [labels[ids[k]][task] for k in rows]
+        scores = cross_validate_probe(X[rows], y, folds, seed)
+        table[task] = {m: (float(np.mean(v)), float(np.std(v, ddof=1))) for m, v in scores.items()}
+        table[task]["n"] = len(rows)
+    return table
+
+# -----------------------------------------------------------------------------
+# the table
+
+def format_table(results):
+    """results {stage: {task: {metric: (mean, sd)}}} -> the paper's table, one block per task, in percent."""
+    lines = []
+    tasks = [t for t in PROBE_TASKS if any(t in r for r in results.values())]
+    for task in tasks:
+        n = next(r[task]["n"] for r in results.values() if task in r)
+        lines.append(f"{task} (n={n}, 5-fold CV, mean ± sd %)")
+        lines.append(f"  {'stage':<10}{'accuracy':>16}{'macro F1':>16}{'AUROC':>16}")
+        for stage, r in results.items():
+            if task in r:
+                cells = "".join(f"{100 * r[task][m][0]:>9.1f} ± {100 * r[task][m][1]:<4.1f}" for m in METRICS)
+                lines.append(f"  {stage:<10}{cells}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def probes(args):
+    """The `probes` subcommand: one row per embeddings file, one block per task."""
+    labels = read_labels(args.labels)
+    results = {}
+    for path in args.embeddings:
+        ids, X = read_embeddings(path)
+        results[stage_name(path)] = probe_stage(ids, X, labels, folds=args.folds, seed=args.seed)
+    print(format_table(results))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def add_probe_args(p):
+    p.add_argument("--embeddings", nargs="+", required=True, help="stageK.npy files from train_align.py --embed")
+    p.add_argument("--labels", required=True, help="pairs.jsonl with labels tumor_type, mgmt, survival_1y")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", help="also write the table as JSON here")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["probes"]:
+        p = argparse.ArgumentParser(prog="evaluate.py probes",
+                                    description="Linear probes on alignment embeddings (alignment paper table).")
+        add_probe_args(p)
+        probes(p.parse_args(argv[1:]))
+        return 0
+    p = argparse.ArgumentParser(description="Tables of the MTL paper for train_mtl.py runs.")
+    p.add_argument("run", nargs="?", help="a run directory: prints Table I, writes PNGs")
+    p.add_argument("--compare", nargs="+", metavar="RUN", help="runs of the ablation flags: Tables II-IV")
+    p.add_argument("--no-plots", action="store_true")
+    args = p.parse_args(argv)
+    if args.compare:
+        print(format_compare(args.compare))
+    elif args.run:
+        evaluate_run(args.run, plots=not args.no_plots)
+    else:
+        p.error("give a run directory or --compare RUN ...")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

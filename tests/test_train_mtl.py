@@ -1,0 +1,267 @@
+"""train_mtl.py on a tiny random Llama (saved by transformers) with a tiny tokenizer and a handful of reports:
+outputs, resume == uninterrupted, setup errors, NaN stop, predict mode, the optimizer and schedule."""
+import json
+import math
+import os
+import pathlib
+import random
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import data  # noqa: E402
+import train_mtl  # noqa: E402
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: OpenMP threads only add synchronisation (and stalls on a busy shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+T_OF = ["Tis", "T1", "T2", "T3"]
+STATUS = ["Positive", "Negative", "Equivocal"]
+
+
+def make_reports(n, seed=0):
+    """Small breast pathology reports with the headers the hint engine reads."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        t, nn_, g = rng.choice(T_OF), rng.choice(["N0", "N1", "N2"]), rng.choice(["G1", "G2", "G3"])
+        er, pr, her2 = rng.choice(STATUS[:2]), rng.choice(STATUS[:2]), STATUS[i % 3]
+        text = (f"CLINICAL HISTORY:\nHistory of pT{rng.randint(1, 3)} carcinoma.\n\n"
+                f"FINAL DIAGNOSIS:\nInvasive ductal carcinoma.\nHistologic grade: {g[1]}/3\n"
+                f"Primary tumor (pT): p{t}\nRegional lymph nodes (pN): p{nn_}\nDistant metastasis (pM): M0\n\n"
+                f"BIOMARKERS:\nEstrogen receptor: {er}\nProgesterone receptor: {pr}\nHER2 (IHC): {her2}\n")
+        labels = {"T": t, "N": nn_, "M": "M0", "grade": g, "ER": er, "PR": pr, "HER2": her2}
+        if i % 5 == 4:
+            labels["grade"] = None  # "not stated": ignored by the loss
+        out.append({"id": f"r{i:03d}", "text": text, "labels": labels})
+    return out
+
+
+def write_jsonl(rows, path):
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A random 2-layer Llama saved by transformers plus a 200-token BPE tokenizer trained on the reports."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+    path = tmp_path_factory.mktemp("tiny_mtl_model")
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    corpus = [r["text"] for r in make_reports(40)] + [data.build_input(r["text"]) for r in make_reports(10)]
+    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"]))
+    tk.save(str(path / "tokenizer.json"))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=tk.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def reports_file(tmp_path_factory):
+    return write_jsonl(make_reports(30), tmp_path_factory.mktemp("data") / "reports.jsonl")
+
+
+def args(model, data_file, out, *extra):
+    # 24 train reports, micro-batch 2 x accum 3 -> 4 optimizer steps per epoch, 2 epochs
+    return ["--data", data_file, "--model", model, "--out", str(out), "--quant", "fp32", "--precision", "fp32",
+            "--micro-batch", "2", "--accum", "3", "--epochs", "2", "--patience", "5", "--lr", "5e-3",
+            "--max-length", "512", *extra]
+
+
+def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out)) == 0
+    for name in ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "heads.safetensors",
+                 "label_maps.json", "config.json", "epochs.json", "metrics.json", "test_predictions.jsonl",
+                 "test_table.txt", "checkpoint.pt"]:
+        assert (out / name).exists(), name
+    assert "Overall Average" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["r"] == 16 and cfg["alpha"] == 16 and cfg["n_train"] == 24
+    epochs = json.loads((out / "epochs.json").read_text())
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(math.isfinite(e["val_loss"]) for e in epochs)
+    assert json.loads((out / "label_maps.json").read_text()) == data.LABEL_SETS
+
+    # the adapter is in PEFT format: peft loads it onto the transformers model without complaint
+    from peft import PeftModel
+    from transformers import LlamaForCausalLM
+    peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(tiny_model_dir), str(out / "adapter"))
+    assert any("lora_A" in n for n, _ in peft_model.named_parameters())
+
+    # predict: reports without labels -> one record each with a label and probabilities per task
+    bilateral = "SYNOPTIC SUMMARY (LEFT BREAST):\nPrimary tumor: pT2\n\nSYNOPTIC SUMMARY (RIGHT BREAST):\npT1 HER2 2+\n"
+    new = write_jsonl([{"id": "x1", "text": make_reports(1, seed=9)[0]["text"]},
+                       {"id": "x2", "text": "HER2: 3+ positive. grade 2. pT1c"},
+                       {"id": "x3", "text": bilateral}], tmp_path / "new.jsonl")
+    assert train_mtl.main(["predict", "--run", str(out), "--data", new, "--out", str(tmp_path / "p.jsonl")]) == 0
+    preds = [json.loads(l) for l in open(tmp_path / "p.jsonl")]
+    assert [p["id"] for p in preds] == ["x1", "x2", "x3"]
+    assert "sites" not in preds[0] and set(preds[2]["sites"]) == {"LEFT", "RIGHT"}
+    for p in preds + [preds[2]["sites"]["LEFT"]]:
+        p = p.get("predictions", p)
+        assert set(p) == set(data.TASKS)
+        for task, v in p.items():
+            assert v["label"] in data.LABEL_SETS[task]
+            assert abs(sum(v["probs"].values()) - 1) < 1e-5
+
+    # predictions agree with the test predictions written at the end of training
+    test = [json.loads(l) for l in open(out / "test_predictions.jsonl")]
+    texts = {r["id"]: r["text"] for r in make_reports(30)}
+    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test[:3]], tmp_path / "again.jsonl")
+    train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")])
+    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
+        for task in data.TASKS:
+            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+
+
+def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path):
+    """Interrupted after optimizer step 3 (mid-epoch 1), resumed: same metrics and weights as straight through."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    extra = ["--augment", "0.5"]  # per-report augmentation must replay identically too
+    assert train_mtl.main(args(tiny_model_dir, reports_file, straight, *extra)) == 0
+    train_mtl.STOP_AFTER_STEP = 3
+    try:
+        assert train_mtl.main(args(tiny_model_dir, reports_file, broken, *extra)) == 130
+    finally:
+        train_mtl.STOP_AFTER_STEP = None
+    assert torch.load(broken / "checkpoint.pt", weights_only=False)["state"]["step"] == 3
+    assert not (broken / "metrics.json").exists()
+    # without --resume an existing run is not overwritten
+    assert train_mtl.main(args(tiny_model_dir, reports_file, broken, *extra)) == 2
+    assert train_mtl.main(args(tiny_model_dir, reports_file, broken, *extra, "--resume")) == 0
+
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, broken))
+    assert a["test"] == b["test"]
+    assert a["best_val_loss"] == b["best_val_loss"]
+    assert json.loads((straight / "epochs.json").read_text())[-1]["val_loss"] == \
+        json.loads((broken / "epochs.json").read_text())[-1]["val_loss"]
+    from safetensors.torch import load_file
+    wa, wb = load_file(straight / "adapter/adapter_model.safetensors"), load_file(broken / "adapter/adapter_model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    la = [json.loads(l)["loss"] for l in open(straight / "train_log.jsonl")]
+    lb = [json.loads(l)["loss"] for l in open(broken / "train_log.jsonl")]
+    assert la == lb and len(la) == 8
+
+
+def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsys):
+    bad = make_reports(12)
+    bad[3]["labels"]["T"] = "T9"
+    bad[7]["text"] = ""
+    bad_file = write_jsonl(bad, tmp_path / "bad.jsonl")
+    with open(bad_file, "a") as f:
+        f.write("{not json\n")
+    out = tmp_path / "run"
+    assert train_mtl.main(args(str(tmp_path / "no_model"), bad_file, out)) == 2
+    err = capsys.readouterr().err
+    assert "cannot start training" in err
+    assert "bad.jsonl:4" in err and "T9" in err and "bad.jsonl:8" in err and "bad.jsonl:13" in err
+    assert "--model" in err and "no_model" in err
+    assert not (out / "checkpoint.pt").exists() and not (out / "config.json").exists()
+
+    assert train_mtl.main(args(tiny_model_dir, str(tmp_path / "missing.jsonl"), out)) == 2
+    assert "missing.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_model_dir, reports_file, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    real = train_mtl.multitask_cross_entropy
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        calls["n"] += 1
+        loss = real(*a, **k)
+        return loss * float("nan") if calls["n"] == 8 else loss  # micro-batch 8 = step 3, micro-batch 2
+
+    monkeypatch.setattr(train_mtl, "multitask_cross_entropy", poisoned)
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out)) == 1
+    err = capsys.readouterr().err
+    assert "optimizer step 3" in err and "nan" in err and "checkpoint" in err
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["state"]["step"] == 2
+
+
+def test_frozen_and_single_task_flags(tiny_model_dir, reports_file, tmp_path):
+    frozen = tmp_path / "frozen"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, frozen, "--adapter", "frozen", "--epochs", "1")) == 0
+    m = json.loads((frozen / "metrics.json").read_text())
+    C = sum(len(v) for v in data.LABEL_SETS.values())
+    assert m["trainable_params"] == 32 * C + C  # heads only: C outputs over a 32-wide pooled vector
+    assert not (frozen / "adapter").exists()
+    single = tmp_path / "single"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, single, "--single-task", "--epochs", "1",
+                               "--accum", "12")) == 0
+    m = json.loads((single / "metrics.json").read_text())
+    assert m["models"] == 7
+    lora_per_model = 2 * sum(16 * (d_in + d_out) for d_in, d_out in [(32, 32), (32, 16), (32, 16), (32, 32)])
+    assert m["trainable_params"] == 7 * lora_per_model + 32 * C + C  # r (d_in + d_out) per q/k/v/o, 2 layers
+    rec = json.loads(open(single / "test_predictions.jsonl").readline())
+    assert set(rec["model"]) == set(data.TASKS)
+
+
+def test_schedule_is_cosine_with_linear_warmup():
+    """Same curve as transformers.get_cosine_schedule_with_warmup with W = ceil(3% of the steps)."""
+    from transformers import get_cosine_schedule_with_warmup
+    total = 100
+    ours = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    ref = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    s1 = train_mtl.cosine_with_warmup(ours, total, 0.03)
+    s2 = get_cosine_schedule_with_warmup(ref, num_warmup_steps=3, num_training_steps=total)
+    for _ in range(total):
+        # ours counts a step as done once the optimizer has stepped: its lr at step t is the reference's at t+1
+        # during warm-up (no zero-lr first step), and the same afterwards
+        ours.step(); ref.step(); s1.step(); s2.step()
+        if s2.last_epoch >= 3:
+            assert s1.get_last_lr()[0] == pytest.approx(s2.get_last_lr()[0], abs=1e-12)
+
+
+def test_augment_keeps_the_evidence():
+    text = make_reports(1)[0]["text"]
+    for seed in range(20):
+        out = train_mtl.augment_text(text, random.Random(seed))
+        assert "FINAL" in out.replace("0", "O") or "FlNAL" in out
+        assert len(out) > 0.8 * len(text)
+
+
+def test_lora_in_the_top_layers_only(tiny_model_dir, reports_file, tmp_path):
+    out = tmp_path / "top"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--lora-layers", "1", "--epochs", "1")) == 0
+    from safetensors.torch import load_file
+    keys = load_file(out / "adapter/adapter_model.safetensors")
+    assert keys and all(".layers.1." in k for k in keys)
+    from peft import PeftModel
+    from transformers import LlamaForCausalLM
+    peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(tiny_model_dir), str(out / "adapter"))
+    names = [n for n, _ in peft_model.named_parameters() if "lora_A" in n]
+    assert names and all(".layers.1." in n for n in names)
+    C = sum(len(v) for v in data.LABEL_SETS.values())
+    one_layer = sum(16 * (d_in + d_out) for d_in, d_out in [(32, 32), (32, 16), (32, 16), (32, 32)])
+    assert json.loads((out / "metrics.json").read_text())["trainable_params"] == one_layer + 32 * C + C
+
+
+def test_qlora_nf4_base_with_bf16_compute(tiny_model_dir, reports_file, tmp_path):
+    """The paper's setting: 4-bit NF4 frozen base, bf16 autocast (where the CPU has it), LoRA and heads in fp32."""
+    out = tmp_path / "nf4"
+    a = args(tiny_model_dir, reports_file, out, "--epochs", "1")
+    a[a.index("--quant") + 1], a[a.index("--precision") + 1] = "nf4", "bf16"
+    assert train_mtl.main(a) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert math.isfinite(m["best_val_loss"][0])
+    model, dtype = train_mtl.build_classifier(json.loads((out / "config.json").read_text()), data.LABEL_SETS, "cpu")
+    assert any(type(mod).__name__ == "NF4Linear" for mod in model.modules())
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,661 @@
+"""
+Multi-task (Q)LoRA classifier for breast pathology reports (the MTL paper, Fig. 1c).
+
+One shared Llama encoder with LoRA on q/k/v/o reads the four-block prompt of a report once; the hidden
+state of its last token feeds seven parallel linear heads (T, N, M, grade, ER, PR, HER2); the loss is the
+sum of the per-task cross-entropies, HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's.
+
+    python train_mtl.py --data reports.jsonl                       # train, writes runs/mtl/
+    python train_mtl.py --data reports.jsonl --resume              # continue an interrupted run
+    python train_mtl.py predict --run runs/mtl --data new.jsonl    # structured JSON for unlabeled reports
+
+Ablations of the paper are flags: --adapter lora|frozen (Table II), --single-task (Table III),
+--slicing window|full|random (Table IV); evaluate.py --compare prints the tables.
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+
+import torch
+import torch.nn as nn
+from sklearn.metrics import f1_score
+
+import data
+import evaluate
+from heads import MultiTaskHeads, last_token_pool, mean_pool
+from llama import load_model, load_tokenizer, resolve_model
+from lora import inject_lora, load_adapter, save_adapter
+from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
+
+CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, optimizer, scheduler, RNG, position
+BEST = "best.pt"               # the trainables of the epoch with the lowest validation loss
+STOP_AFTER_STEP = None         # tests: behave as if Ctrl-C arrived right after this optimizer step
+
+# -----------------------------------------------------------------------------
+# command line: the paper's hyperparameters are the defaults
+
+def train_parser():
+    p = argparse.ArgumentParser(description="Train the multi-task (Q)LoRA report classifier (MTL paper).")
+    p.add_argument("--data", required=True, help="reports.jsonl: {id, text, labels: {T, N, M, grade, ER, PR, HER2}}")
+    p.add_argument("--model", default=None, help="HF-layout Llama dir (default: the SmolLM2-135M demo model)")
+    p.add_argument("--quant", choices=["nf4", "bf16", "fp32"], default="nf4",
+                   help="frozen base weights: 4-bit NF4 (QLoRA, paper), bf16 or fp32")
+    p.add_argument("--out", default="runs/mtl", help="output directory")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    # adaptation (paper: LoRA r 16, alpha 16, dropout 0.05 on W_q, W_k, W_v, W_o)
+    p.add_argument("--adapter", choices=["lora", "frozen"], default="lora",
+                   help="lora, or frozen: backbone frozen, heads only (Table II's 'Frozen (Head)')")
+    p.add_argument("--r", type=int, default=16)
+    p.add_argument("--alpha", type=float, default=16)
+    p.add_argument("--dropout", type=float, default=0.05)
+    p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
+    p.add_argument("--lora-layers", type=int, default=None,
+                   help="LoRA in the last N blocks only (PEFT's layers_to_transform; default: all). The frozen "
+                        "blocks below need no backward pass, a budget knob for small machines")
+    p.add_argument("--single-task", action="store_true", help="one adapter + head per task (Table III's STL)")
+    p.add_argument("--slicing", choices=["window", "full", "random"], default="window", help="input mode (Table IV)")
+    p.add_argument("--pool", choices=["last", "mean"], default="last",
+                   help="sentence vector: last token (paper's terminal hidden state) or masked mean")
+    p.add_argument("--weighted", default="HER2", help="tasks with balanced class weights w_c = S/(C s_c), or 'none'")
+    # optimisation (paper: AdamW, lr 1e-4, cosine, 3%% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--head-lr", type=float, default=None, help="learning rate of the heads (default: --lr)")
+    p.add_argument("--warmup", type=float, default=0.03, help="fraction of optimizer steps with linear warm-up")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--micro-batch", type=int, default=2)
+    p.add_argument("--accum", type=int, default=8, help="gradient accumulation steps")
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--patience", type=int, default=1, help="early stopping: epochs without a lower validation loss")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="compute dtype (bf16 autocast where the hardware has it, else fp32)")
+    # budgets (defaults: everything)
+    p.add_argument("--max-train", type=int, default=None, help="train on at most N reports of the train split")
+    p.add_argument("--max-val", type=int, default=None, help="validate on at most N reports")
+    p.add_argument("--eval-batch", type=int, default=8)
+    p.add_argument("--augment", type=float, default=0.0,
+                   help="probability of presenting a training report as raw text arrives (lines joined, sections "
+                        "reordered, OCR-like noise); 0 = the paper's plain training")
+    p.add_argument("--save-every", type=int, default=1, help="checkpoint every N optimizer steps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: all cores; 1 is faster when other jobs share the cores)")
+    return p
+
+
+def predict_parser():
+    p = argparse.ArgumentParser(prog="train_mtl.py predict",
+                                description="Label new reports with a trained run: one JSON record per report.")
+    p.add_argument("--run", required=True, help="output directory of a training run")
+    p.add_argument("--data", required=True, help="jsonl with {id, text} (labels are not needed)")
+    p.add_argument("--out", default=None, help="output jsonl (default: stdout)")
+    p.add_argument("--batch", type=int, default=8)
+    return p
+
+# -----------------------------------------------------------------------------
+# inputs
+
+def encode(report, cfg, tok, text=None):
+    """Token ids of a report's four-block prompt (data.encode_report: Report block cut to fit, Hints kept)."""
+    if text is not None:
+        report = dataclasses.replace(report, text=text)
+    try:
+        return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[0]
+    except ValueError:  # Field/Classes/Hints alone exceed max_length: keep the start and the end (the Hints)
+        ids = tok.encode(data.build_input(report.text, cfg["slicing"], report.site))
+        n = cfg["max_length"] // 4
+        return ids[:n] + ids[-(cfg["max_length"] - n):]
+
+
+OCR_CONFUSIONS = {"rn": "m", "l": "1", "I": "l", "O": "0", "o": "0", "e": "c", ",": ".", ":": ";"}
+_OCR_RE = re.compile("|".join(map(re.escape, OCR_CONFUSIONS)))
+
+
+def augment_text(text, rng, keep_lines=False):
+    """Show a training report as real reports arrive: line breaks lost, sections reordered, OCR confusions.
+
+    Labels do not change; the point is that the model never learns to rely on one generator's layout.
+    keep_lines: only OCR noise (a multi-specimen report's site headers must stay at line starts).
+    """
+    kind = "ocr" if keep_lines else rng.choice(["join", "shuffle", "ocr", "join+ocr"])
+    if "shuffle" in kind:
+        sections = [s for s in re.split(r"\n\s*\n", text) if s.strip()]
+        rng.shuffle(sections)
+        text = "\n\n".join(sections)
+    if "ocr" in kind:
+        text = _OCR_RE.sub(lambda m: OCR_CONFUSIONS[m.group()] if rng.random() < 0.02 else m.group(), text)
+    if "join" in kind:
+        text = re.sub(r"\s*\n\s*", " ", text)
+    return text
+
+
+# -----------------------------------------------------------------------------
+# the classifier: shared encoder -> last-token pooling -> parallel heads
+
+class Classifier(nn.Module):
+    """Llama (+ LoRA) encoder whose last-token state z feeds one linear head per task (Eq. 5)."""
+
+    def __init__(self, llama, label_sets, pool="last"):
+        super().__init__()
+        self.llama = llama
+        self.pool = pool
+        self.heads = MultiTaskHeads(llama.config.hidden_size, label_sets)
+        for head in self.heads.heads.values():  # start from uniform predictions, not random logits
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        # z is standardized per dimension before the heads: W (z - mu) / sigma + b is the same linear head as
+        # Eq. 5 (an affine reparametrisation), but Llama hidden states carry a few "massive activation" dims
+        # (SmolLM2: |z_d| ~ 30 against a median ~ 0.5), and Adam's equal-size steps per weight would make
+        # those dims swing the logits 50x faster than the rest. mu, sigma: from the frozen model, set_z_stats.
+        self.register_buffer("z_mean", torch.zeros(llama.config.hidden_size))
+        self.register_buffer("z_std", torch.ones(llama.config.hidden_size))
+
+    def forward(self, input_ids, attention_mask):
+        tune_encoder = any(p.requires_grad for p in self.llama.parameters())
+        with torch.set_grad_enabled(tune_encoder and torch.is_grad_enabled()):
+            hidden = self.llama(input_ids, attention_mask)          # (B, T, D)
+        pool = last_token_pool if self.pool == "last" else mean_pool
+        z = pool(hidden, attention_mask).float()                    # (B, D)
+        return self.heads((z - self.z_mean) / self.z_std)           # {task: (B, C_t)}
+
+    @torch.no_grad()
+    def set_z_stats(self, seqs, pad_id, dtype, device):
+        """mu, sigma of the pooled vector over some training reports, before any training step."""
+        was_training = self.training
+        self.eval()
+        zs = []
+        for k in range(0, len(seqs), 8):
+            ids, mask = data.pad_batch(seqs[k:k + 8], pad_id)
+            with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+                hidden = self.llama(ids.to(device), mask.to(device))
+            pool = last_token_pool if self.pool == "last" else mean_pool
+            zs.append(pool(hidden, mask.to(device)).float())
+        z = torch.cat(zs)                                           # (N, D)
+        self.z_mean.copy_(z.mean(0))
+        self.z_std.copy_(z.std(0).clamp(min=1e-3) if len(z) > 1 else torch.ones_like(z[0]))
+        self.train(was_training)
+
+
+def compute_dtype(precision, device):
+    """bf16 where the hardware computes it natively (paper: bf16 compute), else fp32."""
+    if precision == "fp32":
+        return torch.float32
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+
+
+def build_classifier(cfg, label_sets, device):
+    """Load the frozen base (NF4 / bf16 / fp32), add LoRA unless --adapter frozen, add fresh heads."""
+    dtype = compute_dtype(cfg["precision"], device)
+    weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg["quant"]]
+    llama = load_model(cfg["model"], dtype=weights, quant="nf4" if cfg["quant"] == "nf4" else None, device=device)
+    for p in llama.parameters():
+        p.requires_grad_(False)
+    if cfg["adapter"] == "lora":
+        n = cfg.get("lora_layers") or len(llama.layers)
+        inject_lora(llama.layers[len(llama.layers) - n:], targets=tuple(cfg["targets"].split(",")), r=cfg["r"],
+                    alpha=cfg["alpha"], dropout=cfg["dropout"])
+    return Classifier(llama, label_sets, cfg.get("pool", "last")).to(device), dtype
+
+
+def trainable_state(model):
+    """What a run learns, by name: the trained parameters (LoRA A/B, heads) and the z statistics."""
+    state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    return {**state, "z_mean": model.z_mean.clone(), "z_std": model.z_std.clone()}
+
+
+def make_optimizer(model, cfg, device):
+    """Paged 8-bit AdamW (bitsandbytes) on CUDA as in the paper, torch AdamW on CPU."""
+    enc = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")]
+    groups = [{"params": head, "lr": cfg["head_lr"] or cfg["lr"]}]
+    if enc:
+        groups.insert(0, {"params": enc, "lr": cfg["lr"]})
+    if device == "cuda":
+        import bitsandbytes as bnb
+        return bnb.optim.PagedAdamW8bit(groups, weight_decay=cfg["weight_decay"])
+    return torch.optim.AdamW(groups, weight_decay=cfg["weight_decay"])
+
+
+def cosine_with_warmup(optimizer, total_steps, warmup):
+    """lr(t) = lr * t / W during warm-up, then lr * (1 + cos(pi * progress)) / 2 down to 0."""
+    W = max(1, math.ceil(warmup * total_steps))
+
+    def factor(step):
+        if step < W:
+            return (step + 1) / W
+        return 0.5 * (1 + math.cos(math.pi * (step - W) / max(1, total_steps - W)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+# -----------------------------------------------------------------------------
+# checkpoints: written atomically (temp file, fsync, rename), so a kill never leaves half a file
+
+def atomic_save(obj, path):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text, path):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(obj, path):
+    atomic_write_text(json.dumps(obj, indent=2) + "\n", path)
+
+# -----------------------------------------------------------------------------
+# checks before any training
+
+class SetupError(Exception):
+    """Problems found before training; the message lists every one."""
+
+
+def check_inputs(cfg):
+    """Read the reports and locate the model; collect every problem instead of stopping at the first."""
+    problems, reports, model_dir = [], None, None
+    if not os.path.isfile(cfg["data"]):
+        problems.append(f"--data {cfg['data']}: no such file")
+    else:
+        try:
+            reports = data.read_reports(cfg["data"])
+        except Exception as e:  # data.DataError lists every bad line
+            problems.append(f"--data {cfg['data']}: {e}")
+    if reports is not None:
+        if len(reports) < 10:
+            problems.append(f"--data {cfg['data']}: {len(reports)} reports; the 80/10/10 split needs at least 10")
+        for task in data.TASKS:
+            if not any(r.labels.get(task) is not None for r in reports):
+                problems.append(f"--data {cfg['data']}: no report has a label for task {task!r}")
+    try:
+        model_dir = resolve_model(cfg["model"])
+        from llama import LlamaConfig
+        LlamaConfig.from_json(os.path.join(model_dir, "config.json"))
+        load_tokenizer(model_dir)
+    except Exception as e:
+        problems.append(f"--model {cfg['model'] or '(demo model)'}: {e}")
+    if cfg["micro_batch"] < 1 or cfg["accum"] < 1 or cfg["epochs"] < 1 or cfg["max_length"] < 16:
+        problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
+    if problems:
+        raise SetupError("cannot start training:\n  - " + "\n  - ".join(problems))
+    return reports, str(model_dir)
+
+# -----------------------------------------------------------------------------
+# training
+
+class TrainingError(Exception):
+    """A failed step (non-finite loss, out of memory); the last checkpoint stays on disk."""
+
+
+@torch.no_grad()
+def predict_logits(model, seqs, pad_id, batch, dtype, device):
+    """Logits of every task for token id lists, in input order; batches of similar length for speed."""
+    model.eval()
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = {task: [None] * len(seqs) for task in model.heads.label_sets}
+    for k in range(0, len(order), batch):
+        idx = order[k:k + batch]
+        ids, mask = data.pad_batch([seqs[i] for i in idx], pad_id)
+        with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+            logits = model(ids.to(device), mask.to(device))
+        for task, lg in logits.items():
+            for j, i in enumerate(idx):
+                out[task][i] = lg[j].float().cpu()
+    return {task: torch.stack(rows) for task, rows in out.items()}
+
+
+def validate(model, seqs, labels, weights, pad_id, batch, dtype, device):
+    """Validation loss (early stopping) and macro F1 averaged over tasks (for the per-epoch record)."""
+    logits = predict_logits(model, seqs, pad_id, batch, dtype, device)
+    f1s = []
+    for task, y in labels.items():
+        keep = y != IGNORE
+        if keep.sum() > 0:
+            f1s.append(f1_score(y[keep], logits[task].argmax(-1)[keep], average="macro",
+                                labels=sorted(set(y[keep].tolist())), zero_division=0))
+    return float(multitask_cross_entropy(logits, labels, weights)), sum(f1s) / max(1, len(f1s))
+
+
+def train_one(cfg, out, reports_split, label_sets, tok, device):
+    """Train one model (all tasks, or one task for --single-task) into `out`; returns its summary."""
+    from tqdm import tqdm
+    os.makedirs(out, exist_ok=True)
+    train, val = reports_split
+    torch.manual_seed(cfg["seed"])
+    try:
+        model, dtype = build_classifier(cfg, label_sets, device)
+    except (ValueError, OSError, KeyError) as e:  # e.g. a checkpoint whose tensors do not match config.json
+        raise SetupError(f"cannot start training:\n  - --model {cfg['model']}: {e}") from None
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    weighted = [] if cfg["weighted"] == "none" else [t for t in cfg["weighted"].split(",") if t in label_sets]
+    y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
+    weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
+    val_seqs = [encode(r, cfg, tok) for r in val]
+
+    n_micro = math.ceil(len(train) / cfg["micro_batch"])
+    steps_per_epoch = math.ceil(n_micro / cfg["accum"])
+    total_steps = steps_per_epoch * cfg["epochs"]
+    model.set_z_stats([encode(r, cfg, tok) for r in train[:32]], tok.pad_id, dtype, device)
+    optimizer = make_optimizer(model, cfg, device)
+    scheduler = cosine_with_warmup(optimizer, total_steps, cfg["warmup"])
+    state = {"step": 0, "epoch": 0, "best_val": float("inf"), "bad_epochs": 0, "history": [], "log": [],
+             "train_seconds": 0.0, "done": False}
+
+    ckpt_path = os.path.join(out, CHECKPOINT)
+    if cfg["resume"] and os.path.exists(ckpt_path):
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["trainables"], strict=False)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        random.setstate(ckpt["rng"]["python"])
+        state = ckpt["state"]
+        print(f"resumed {out} at optimizer step {state['step']}/{total_steps} (epoch {state['epoch'] + 1})",
+              file=sys.stderr)
+
+    def save_checkpoint():
+        atomic_save({"trainables": trainable_state(model), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "state": state,
+                     "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}, ckpt_path)
+
+    bar = tqdm(total=total_steps, initial=state["step"], desc=os.path.basename(out.rstrip("/")) or "train",
+               unit="step", dynamic_ncols=True, file=sys.stderr)
+    while not state["done"] and state["epoch"] < cfg["epochs"]:
+        epoch = state["epoch"]
+        # the data order of an epoch depends only on (seed, epoch): a resumed run sees the same batches
+        g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
+        order = torch.randperm(len(train), generator=g).tolist()
+        micro = [order[i:i + cfg["micro_batch"]] for i in range(0, len(order), cfg["micro_batch"])]
+        first_step = state["step"] - epoch * steps_per_epoch
+        for s in range(first_step, steps_per_epoch):
+            group = micro[s * cfg["accum"]:(s + 1) * cfg["accum"]]
+            model.train()
+            t0, tokens, step_loss = time.time(), 0, 0.0
+            try:
+                for k, idx in enumerate(group):
+                    seqs = []
+                    for i in idx:  # per-report RNG: the same augmentation after a resume
+                        rng = random.Random(f"{cfg['seed']}-{epoch}-{i}")
+                        keep = train[i].site is not None
+                        text = augment_text(train[i].text, rng, keep) if rng.random() < cfg["augment"] else None
+                        seqs.append(encode(train[i], cfg, tok, text))
+                    ids, mask = data.pad_batch(seqs, tok.pad_id)
+                    y = {t: v[idx] for t, v in y_train.items()}
+                    with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+                        logits = model(ids.to(device), mask.to(device))
+                    loss = multitask_cross_entropy(logits, y, weights) / len(group)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(f"loss is {float(loss)} at optimizer step {state['step'] + 1} "
+                                            f"(epoch {epoch + 1}, micro-batch {k + 1} of the step)")
+                    loss.backward()
+                    step_loss += float(loss.detach())
+                    tokens += int(mask.sum())
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as e:
+                if isinstance(e, RuntimeError) and not re.search(r"out of memory|can't allocate|not enough memory",
+                                                                  str(e)):
+                    raise
+                raise TrainingError(f"out of memory at optimizer step {state['step'] + 1} (epoch {epoch + 1}): "
+                                    f"{str(e)[:200]}; try a smaller --micro-batch or --max-length; "
+                                    f"last checkpoint kept at {ckpt_path}") from None
+            except TrainingError as e:
+                raise TrainingError(f"{e}; last checkpoint kept at {ckpt_path}") from None
+            dt = time.time() - t0
+            state["step"] += 1
+            state["train_seconds"] += dt
+            state["log"].append({"step": state["step"], "epoch": epoch + 1, "loss": step_loss,
+                                 "lr": scheduler.get_last_lr()[0], "seconds": dt, "tokens": tokens})
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                            tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
+            if state["step"] % cfg["save_every"] == 0 or s == steps_per_epoch - 1:
+                save_checkpoint()
+            if STOP_AFTER_STEP is not None and state["step"] >= STOP_AFTER_STEP:
+                raise KeyboardInterrupt  # tests: an interruption right after a finished step
+        # end of epoch: validation loss, early stopping, keep the best trainables
+        vloss, vf1 = validate(model, val_seqs, y_val, weights, tok.pad_id, cfg["eval_batch"], dtype, device)
+        epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
+        state["history"].append({"epoch": epoch + 1, "train_loss": sum(e["loss"] for e in epoch_log) / len(epoch_log),
+                                 "val_loss": vloss, "val_macro_f1": vf1, "step": state["step"],
+                                 "seconds": sum(e["seconds"] for e in epoch_log)})
+        tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
+                   f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
+        if vloss < state["best_val"]:
+            state["best_val"], state["bad_epochs"] = vloss, 0
+            atomic_save(trainable_state(model), os.path.join(out, BEST))
+        else:
+            state["bad_epochs"] += 1
+            if state["bad_epochs"] >= cfg["patience"]:
+                tqdm.write(f"early stopping: validation loss has not improved for {cfg['patience']} epoch(s)",
+                           file=sys.stderr)
+                state["done"] = True
+        state["epoch"] = epoch + 1
+        if state["done"] or state["epoch"] == cfg["epochs"]:
+            state["step"] = total_steps if state["done"] else state["step"]
+        write_json(state["history"], os.path.join(out, "epochs.json"))
+        save_checkpoint()
+    bar.close()
+
+    # the final model is the epoch with the lowest validation loss
+    model.load_state_dict(torch.load(os.path.join(out, BEST), weights_only=True), strict=False)
+    if cfg["adapter"] == "lora":
+        save_adapter(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
+        if cfg.get("lora_layers"):  # tell PEFT which blocks carry the adapter
+            path = os.path.join(out, "adapter", "adapter_config.json")
+            L = len(model.llama.layers)
+            write_json({**json.load(open(path)), "layers_to_transform": list(range(L - cfg["lora_layers"], L)),
+                        "layers_pattern": "layers"}, path)
+    from safetensors.torch import save_file
+    head_state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("llama.")}
+    save_file(head_state, os.path.join(out, "heads.safetensors"))  # heads.<task>.weight/bias, z_mean, z_std
+    write_json(label_sets, os.path.join(out, "label_maps.json"))
+    with open(os.path.join(out, "train_log.jsonl"), "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in state["log"])
+    return model, dtype, {"trainable_params": n_trainable, "train_seconds": state["train_seconds"],
+                          "best_val_loss": state["best_val"], "steps": state["step"]}
+
+
+def peak_rss_mb():
+    import resource
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def test_records(test, model_preds, label_sets):
+    """One record per test report: gold labels, the model's label + probabilities, the naive baseline."""
+    records = []
+    for r, pred in zip(test, model_preds):
+        base = data.naive_baseline(r.text)
+        records.append({"id": r.id, "gold": {t: r.labels.get(t) for t in label_sets},
+                        "model": pred, "baseline": {t: base.get(t) for t in label_sets}})
+    return records
+
+
+def train_main(argv):
+    args = train_parser().parse_args(argv)
+    cfg = vars(args)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    t_start = time.time()
+    try:
+        reports, cfg["model"] = check_inputs(cfg)
+    except SetupError as e:
+        print(f"train_mtl.py: {e}", file=sys.stderr)
+        return 2
+    out = cfg["out"]
+    os.makedirs(out, exist_ok=True)
+    cfg_path = os.path.join(out, "config.json")
+    if cfg["resume"] and os.path.exists(cfg_path):
+        saved = json.load(open(cfg_path))
+        changed = {k: (saved.get(k), v) for k, v in cfg.items()
+                   if k not in ("resume", "threads") and saved.get(k) != v}
+        if changed:
+            print(f"train_mtl.py: --resume with settings that differ from {cfg_path}: {changed}", file=sys.stderr)
+            return 2
+    elif os.path.exists(cfg_path) and not cfg["resume"]:
+        print(f"train_mtl.py: {out} already holds a run; pass --resume to continue it or choose another --out",
+              file=sys.stderr)
+        return 2
+
+    train, val, test = data.stratified_split(reports, seed=cfg["seed"])
+    if cfg["max_train"] is not None:
+        train = random.Random(cfg["seed"]).sample(train, min(cfg["max_train"], len(train)))
+    if cfg["max_val"] is not None:
+        val = val[:cfg["max_val"]]
+    random.seed(cfg["seed"])
+    tok = load_tokenizer(cfg["model"])
+    cfg.update(device=device, n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS))
+    write_json({k: v for k, v in cfg.items()}, cfg_path)
+
+    task_groups = [[t] for t in data.TASKS] if cfg["single_task"] else [list(data.TASKS)]
+    summaries, preds = [], [dict() for _ in test]
+    try:
+        for tasks in task_groups:
+            label_sets = {t: data.LABEL_SETS[t] for t in tasks}
+            sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
+            model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
+            seqs = [encode(r, cfg, tok) for r in test]
+            logits = predict_logits(model, seqs, tok.pad_id, cfg["eval_batch"], dtype, device)
+            for rec, p in zip(preds, model.heads.predict(logits)):
+                rec.update(p)
+            summaries.append(summary)
+            del model
+    except SetupError as e:
+        print(f"train_mtl.py: {e}", file=sys.stderr)
+        return 2
+    except TrainingError as e:
+        print(f"train_mtl.py: training stopped: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ntrain_mtl.py: interrupted; the last finished optimizer step is saved, continue with "
+              f"the same command plus --resume", file=sys.stderr)
+        return 130
+    if cfg["single_task"]:
+        write_json({t: data.LABEL_SETS[t] for t in data.TASKS}, os.path.join(out, "label_maps.json"))
+
+    records = test_records(test, preds, {t: data.LABEL_SETS[t] for t in data.TASKS})
+    with open(os.path.join(out, "test_predictions.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    table = evaluate.table_one(records, {t: data.LABEL_SETS[t] for t in data.TASKS})
+    metrics = {"models": len(summaries), "trainable_params": sum(s["trainable_params"] for s in summaries),
+               "train_seconds": sum(s["train_seconds"] for s in summaries), "wall_seconds": time.time() - t_start,
+               "peak_rss_mb": peak_rss_mb(), "best_val_loss": [s["best_val_loss"] for s in summaries],
+               "test": table, "per_epoch": json.load(open(os.path.join(out if not cfg["single_task"] else
+                                                                        os.path.join(out, "single_task", "T"),
+                                                                        "epochs.json")))}
+    write_json(metrics, os.path.join(out, "metrics.json"))
+    text = evaluate.format_table_one(table, title=f"Table I: held-out test split (S_test = {len(test)})")
+    atomic_write_text(text + "\n", os.path.join(out, "test_table.txt"))
+    print(text)
+    print(f"\nwrote {out}/: adapter/, heads.safetensors, label_maps.json, config.json, epochs.json, metrics.json, "
+          f"test_predictions.jsonl, test_table.txt ({metrics['wall_seconds']:.0f} s)")
+    return 0
+
+# -----------------------------------------------------------------------------
+# predict mode: new reports (no labels needed) -> one JSON record each
+
+def load_run(run):
+    """Rebuild a trained run's classifier (or one per task for a single-task run)."""
+    cfg = json.load(open(os.path.join(run, "config.json")))
+    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    subs = ([(os.path.join(run, "single_task", t), {t: label_sets[t]}) for t in label_sets]
+            if cfg["single_task"] else [(run, label_sets)])
+    models = []
+    for sub, sets in subs:
+        cfg_eval = dict(cfg, adapter="frozen")  # build without LoRA, then load the saved one
+        model, dtype = build_classifier(cfg_eval, sets, device)
+        if cfg["adapter"] == "lora":
+            load_adapter(model.llama, os.path.join(sub, "adapter"))
+        from safetensors.torch import load_file
+        missing, unexpected = model.load_state_dict(load_file(os.path.join(sub, "heads.safetensors")), strict=False)
+        missing = [k for k in missing if not k.startswith("llama.")]
+        if missing or unexpected:
+            raise ValueError(f"{sub}/heads.safetensors: missing {missing}, unexpected {unexpected}")
+        models.append(model.eval())
+    return cfg, models, dtype, device
+
+
+def read_texts(path):
+    """{id, text} records; labels may be absent. Every bad line is reported."""
+    records, problems = [], []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+                    raise ValueError('needs a string field "text"')
+                records.append({"id": r.get("id", f"line{n}"), "text": r["text"]})
+            except ValueError as e:
+                problems.append(f"{path}:{n}: {e}")
+    if problems:
+        raise SetupError("bad input:\n  - " + "\n  - ".join(problems))
+    return records
+
+
+def predict_main(argv):
+    args = predict_parser().parse_args(argv)
+    try:
+        records = read_texts(args.data)
+    except (SetupError, OSError) as e:
+        print(f"train_mtl.py predict: {e}", file=sys.stderr)
+        return 2
+    cfg, models, dtype, device = load_run(args.run)
+    tok = load_tokenizer(cfg["model"])
+    # one input per report; a multi-specimen report (per-site headers) also gets one input per site,
+    # as its training records were labelled per site
+    inputs = []  # (record index, site or None, Report)
+    for i, r in enumerate(records):
+        inputs.append((i, None, data.Report(id=r["id"], text=r["text"], labels={})))
+        sites = [site for site, _ in data.split_sites(r["text"]) if site is not None]
+        if len(sites) > 1:
+            inputs += [(i, site, data.Report(id=r["id"], text=r["text"], labels={}, site=site)) for site in sites]
+    seqs = [encode(rep, cfg, tok) for _, _, rep in inputs]
+    preds = [dict() for _ in inputs]
+    for model in models:
+        logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device)
+        for rec, p in zip(preds, model.heads.predict(logits)):
+            rec.update(p)
+    out = [{"id": r["id"], "predictions": None} for r in records]
+    for (i, site, _), p in zip(inputs, preds):
+        if site is None:
+            out[i]["predictions"] = p
+        else:
+            out[i].setdefault("sites", {})[site] = p
+    f = open(args.out, "w") if args.out else sys.stdout
+    for rec in out:
+        f.write(json.dumps(rec) + "\n")
+    if args.out:
+        f.close()
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["predict"]:
+        return predict_main(argv[1:])
+    return train_main(argv[1:] if argv[:1] == ["train"] else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
