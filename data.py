@@ -265,6 +265,14 @@ def read_pairs(path, skip_bad=False):
     return _read_jsonl(path, _parse_pair, skip_bad)
 
 
+def read_texts(path, field="text", skip_bad=False):
+    """Unlabeled reports (predict, --embed): [Report] with the text of `field` and no labels, validated alike."""
+    def parse(obj, where, problems):
+        rid, text = _check_id(obj, where, problems), _check_text(obj, field, where, problems)
+        return Report(rid, text, {}) if isinstance(rid, str) and isinstance(text, str) else None
+    return _read_jsonl(path, parse, skip_bad)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # window slicing (MTL paper, Suppl. I-B): +-K lines around prioritised anchor headers
 

@@ -74,27 +74,6 @@ STAGE_FILE, STATE_FILE = "stage.json", "train_state.pt"
 # -----------------------------------------------------------------------------
 # inputs
 
-def read_corpus(path, field):
-    """(ids, texts) from a JSONL file, one record per line with "id" and the text in `field`."""
-    ids, texts = [], []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            for key in ("id", field):
-                if not isinstance(record.get(key), (str, int)) or record.get(key) == "":
-                    raise ValueError(f"{path}:{lineno}: field {key!r} missing or empty")
-            ids.append(str(record["id"]))
-            texts.append(str(record[field]))
-    if not ids:
-        raise ValueError(f"{path}: no records")
-    return ids, texts
-
-
 def encode_texts(tok, texts, max_length, instruction=""):
     """Right-padded (input_ids, attention_mask, pool_mask), each (B, T): BOS, instruction, text.
 
@@ -451,7 +430,8 @@ def save_embeddings(path, ids, X):
 
 def run_embed(args, tok, base):
     """Embed --embed for each of --embed_stages, merging the stages in one after another."""
-    ids, texts = read_corpus(args.embed, args.field)
+    records = data.read_texts(args.embed, args.field)
+    ids, texts = [r.id for r in records], [r.text for r in records]
     if args.embed_limit:
         ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
     stages = sorted(set(parse_ints(args.embed_stages)))
@@ -576,3 +556,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         sys.exit(130)
+    except (data.DataError, FileNotFoundError) as e:  # bad --data / --embed / --model: every problem listed
+        sys.exit(f"train_align.py: {e}")

@@ -600,30 +600,11 @@ def load_run(run):
     return cfg, models, dtype, device
 
 
-def read_texts(path):
-    """{id, text} records; labels may be absent. Every bad line is reported."""
-    records, problems = [], []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                if not isinstance(r, dict) or not isinstance(r.get("text"), str):
-                    raise ValueError('needs a string field "text"')
-                records.append({"id": r.get("id", f"line{n}"), "text": r["text"]})
-            except ValueError as e:
-                problems.append(f"{path}:{n}: {e}")
-    if problems:
-        raise SetupError("bad input:\n  - " + "\n  - ".join(problems))
-    return records
-
-
 def predict_main(argv):
     args = predict_parser().parse_args(argv)
     try:
-        records = read_texts(args.data)
-    except (SetupError, OSError) as e:
+        records = data.read_texts(args.data)
+    except (data.DataError, OSError) as e:
         print(f"train_mtl.py predict: {e}", file=sys.stderr)
         return 2
     cfg, models, dtype, device = load_run(args.run)
@@ -632,17 +613,17 @@ def predict_main(argv):
     # as its training records were labelled per site
     inputs = []  # (record index, site or None, Report)
     for i, r in enumerate(records):
-        inputs.append((i, None, data.Report(id=r["id"], text=r["text"], labels={})))
-        sites = [site for site, _ in data.split_sites(r["text"]) if site is not None]
+        inputs.append((i, None, r))
+        sites = [site for site, _ in data.split_sites(r.text) if site is not None]
         if len(sites) > 1:
-            inputs += [(i, site, data.Report(id=r["id"], text=r["text"], labels={}, site=site)) for site in sites]
+            inputs += [(i, site, dataclasses.replace(r, site=site)) for site in sites]
     seqs = [encode(rep, cfg, tok) for _, _, rep in inputs]
     preds = [dict() for _ in inputs]
     for model in models:
         logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device)
         for rec, p in zip(preds, model.heads.predict(logits)):
             rec.update(p)
-    out = [{"id": r["id"], "predictions": None} for r in records]
+    out = [{"id": r.id, "predictions": None} for r in records]
     for (i, site, _), p in zip(inputs, preds):
         if site is None:
             out[i]["predictions"] = p

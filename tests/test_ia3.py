@@ -7,6 +7,7 @@ import torch
 
 import llama
 from lora import IA3Linear, ia3_modules, inject_ia3, load_ia3, save_ia3, trainable_parameters
+from test_lora import _inputs, _ours  # the same tiny model loader and padded batch as the LoRA parity tests
 
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
@@ -35,18 +36,6 @@ def _peft_model(base_dir, seed=1):
 def _peft_vectors(pm):
     """our module name -> peft's ia3_l parameter."""
     return {n[len(PREFIX):].removesuffix(".ia3_l.default"): p for n, p in pm.named_parameters() if "ia3_l" in n}
-
-
-def _ours(base_dir, **kw):
-    return llama.load_model(base_dir, dtype=torch.float32, **kw).eval()
-
-
-def _inputs():
-    g = torch.Generator().manual_seed(2)
-    ids = torch.randint(0, 128, (2, 9), generator=g)
-    attn = torch.ones(2, 9, dtype=torch.long)
-    attn[1, 6:] = 0  # right padding in row 1
-    return ids, attn
 
 
 def _compare(pm, ours):
