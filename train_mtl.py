@@ -402,7 +402,7 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                         logits = model(ids.to(device), mask.to(device))
                     loss = multitask_cross_entropy(logits, y, weights) / len(group)
                     if not torch.isfinite(loss):
-                        raise TrainingError(f"loss is {float(loss)} at optimizer step {state['step'] + 1} "
+                        raise TrainingError(f"loss is {float(loss.detach())} at optimizer step {state['step'] + 1} "
                                             f"(epoch {epoch + 1}, micro-batch {k + 1} of the step)")
                     loss.backward()
                     step_loss += float(loss.detach())

@@ -3,30 +3,28 @@
     python bench/baseline.py --data examples/reports.jsonl            # all reports
     python bench/baseline.py --data examples/reports.jsonl --split test
 
-Scored on reports whose label is stated; a missing prediction counts as wrong. Macro F1 averages over the
-task's classes that occur in the gold labels or the predictions (scikit-learn's f1_score, average="macro").
+Scored on reports whose label is stated; a missing prediction counts as wrong. Metrics are evaluate.py's
+(macro F1 over the classes present in the gold labels), so the numbers equal Table I's baseline column.
 The paper reports macro F1 0.554 (accuracy 0.749) averaged over T, N, grade, ER, PR, HER2 on its real data.
 """
 import argparse
 import pathlib
 import sys
 
-from sklearn.metrics import accuracy_score, f1_score
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import data  # noqa: E402
+import evaluate  # noqa: E402
 
 
 def score(reports):
-    """{task: (n, accuracy, macro F1)} of the naive baseline."""
+    """{task: (n, accuracy, macro F1)} of the naive baseline, by evaluate.py's metrics (the same as Table I)."""
     preds = [data.naive_baseline(r.text) for r in reports]
     out = {}
-    for task in data.TASKS:
-        gold = [r.labels[task] for r in reports if r.labels[task] is not None]
-        pred = [p[task] or "none" for r, p in zip(reports, preds) if r.labels[task] is not None]
-        labels = sorted(set(gold) | (set(pred) - {"none"}))
-        out[task] = (len(gold), accuracy_score(gold, pred), f1_score(gold, pred, labels=labels, average="macro",
-                                                                     zero_division=0))
+    for task, classes in data.LABEL_SETS.items():
+        rows = [(r.labels[task], p[task]) for r, p in zip(reports, preds) if r.labels[task] is not None]
+        gold, pred = [g for g, _ in rows], [p for _, p in rows]
+        m = evaluate.task_metrics(gold, pred, [[float(p == c) for c in classes] for p in pred], classes)
+        out[task] = (m["n"], m["accuracy"], m["macro_f1"])
     return out
 
 
