@@ -1,5 +1,5 @@
 """Reports in, model inputs out: reading and checking the JSONL files, canonical labels, window slicing,
-the four-block prompt with its hint engine, the stratified split, batching, and the naive regex baseline.
+the four-block prompt with its hint engine, the stratified split, label tensors and the naive regex baseline (padding: llama.pad_batch).
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs
@@ -573,30 +573,10 @@ def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=
     return out, n_trunc
 
 
-def pad_batch(seqs, pad_id, padding_side="right"):
-    """Lists of ids -> (input_ids (B, T) long, attention_mask (B, T) long), padded on the given side."""
-    if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        sl = slice(0, len(s)) if padding_side == "right" else slice(T - len(s), T)
-        ids[i, sl] = torch.tensor(s, dtype=torch.long)
-        mask[i, sl] = 1
-    return ids, mask
-
-
 def label_tensors(records, label_sets=LABEL_SETS):
     """{task: LongTensor (B,)} of class indices, -100 where the label is not stated."""
     return {t: torch.tensor([labels.index(r.labels[t]) if r.labels.get(t) is not None else -100 for r in records],
                             dtype=torch.long) for t, labels in label_sets.items()}
-
-
-def make_batch(records, encoded, pad_id, padding_side="right"):
-    """One training batch: (input_ids (B, T), attention_mask (B, T), {task: labels (B,)})."""
-    ids, mask = pad_batch(encoded, pad_id, padding_side)
-    return ids, mask, label_tensors(records)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -598,16 +598,22 @@ class Tokenizer:
 
     def __call__(self, texts, max_length=None, padding_side="right", add_bos=True):
         """Encode and pad a batch: (input_ids (B, T) long, attention_mask (B, T) long)."""
-        if padding_side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         seqs = [self.encode(t, add_bos=add_bos)[:max_length] for t in ([texts] if isinstance(texts, str) else texts)]
-        T = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), T), self.pad_id, dtype=torch.long)
-        att = torch.zeros((len(seqs), T), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            sl = slice(0, len(s)) if padding_side == "right" else slice(T - len(s), T)
-            ids[i, sl], att[i, sl] = torch.tensor(s, dtype=torch.long), 1
-        return ids, att
+        return pad_batch(seqs, self.pad_id, padding_side)
+
+
+def pad_batch(seqs, pad_id, padding_side="right"):
+    """Lists of ids -> (input_ids (B, T) long, attention_mask (B, T) long), padded on the given side."""
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        sl = slice(0, len(s)) if padding_side == "right" else slice(T - len(s), T)
+        ids[i, sl] = torch.tensor(s, dtype=torch.long)
+        mask[i, sl] = 1
+    return ids, mask
 
 
 def load_tokenizer(path):

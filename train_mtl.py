@@ -30,7 +30,7 @@ from sklearn.metrics import f1_score
 import data
 import evaluate
 from heads import MultiTaskHeads, last_token_pool, mean_pool
-from llama import load_model, load_tokenizer, resolve_model
+from llama import load_model, load_tokenizer, pad_batch, resolve_model
 from lora import inject_ia3, inject_lora, load_adapter, load_ia3, save_adapter, save_ia3
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
@@ -172,7 +172,7 @@ class Classifier(nn.Module):
         self.eval()
         zs = []
         for k in range(0, len(seqs), 8):
-            ids, mask = data.pad_batch(seqs[k:k + 8], pad_id)
+            ids, mask = pad_batch(seqs[k:k + 8], pad_id)
             with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
                 hidden = self.llama(ids.to(device), mask.to(device))
             pool = last_token_pool if self.pool == "last" else mean_pool
@@ -312,7 +312,7 @@ def predict_logits(model, seqs, pad_id, batch, dtype, device):
     out = {task: [None] * len(seqs) for task in model.heads.label_sets}
     for k in range(0, len(order), batch):
         idx = order[k:k + batch]
-        ids, mask = data.pad_batch([seqs[i] for i in idx], pad_id)
+        ids, mask = pad_batch([seqs[i] for i in idx], pad_id)
         with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
             logits = model(ids.to(device), mask.to(device))
         for task, lg in logits.items():
@@ -396,7 +396,7 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                         keep = train[i].site is not None
                         text = augment_text(train[i].text, rng, keep) if rng.random() < cfg["augment"] else None
                         seqs.append(encode(train[i], cfg, tok, text))
-                    ids, mask = data.pad_batch(seqs, tok.pad_id)
+                    ids, mask = pad_batch(seqs, tok.pad_id)
                     y = {t: v[idx] for t, v in y_train.items()}
                     with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
                         logits = model(ids.to(device), mask.to(device))

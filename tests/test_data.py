@@ -13,6 +13,7 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
+import llama  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
 make_examples = importlib.util.module_from_spec(spec)
@@ -301,7 +302,7 @@ def test_prompt_blocks_and_truncation_keep_hints(tok):
 def test_pad_batch_both_sides(tok):
     seqs = [tok.encode("pT2 pN0"), tok.encode("Estrogen receptor positive, 90% of cells")]
     for side in ("left", "right"):
-        ids, mask = data.pad_batch(seqs, tok.pad_id, side)
+        ids, mask = llama.pad_batch(seqs, tok.pad_id, side)
         assert ids.shape == mask.shape == (2, max(map(len, seqs)))
         for row, m, s in zip(ids, mask, seqs):
             assert row[m.bool()].tolist() == s and (row[~m.bool()] == tok.pad_id).all()

@@ -7,7 +7,7 @@ import torch
 
 import llama
 from lora import IA3Linear, ia3_modules, inject_ia3, load_ia3, save_ia3, trainable_parameters
-from test_lora import _inputs, _ours  # the same tiny model loader and padded batch as the LoRA parity tests
+from test_lora import _assert_same_logits, _inputs, _ours  # the same tiny model loader and padded batch as the LoRA parity tests
 
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
@@ -36,15 +36,6 @@ def _peft_model(base_dir, seed=1):
 def _peft_vectors(pm):
     """our module name -> peft's ia3_l parameter."""
     return {n[len(PREFIX):].removesuffix(".ia3_l.default"): p for n, p in pm.named_parameters() if "ia3_l" in n}
-
-
-def _compare(pm, ours):
-    ids, attn = _inputs()
-    with torch.no_grad():
-        ref = pm(input_ids=ids, attention_mask=attn).logits
-        _, got = ours(ids, attention_mask=attn, logits=True)
-    valid = attn.bool()
-    torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
 
 
 def test_forward_and_gradients_match_peft(base_dir):
@@ -108,7 +99,7 @@ def test_our_adapter_loads_in_peft(base_dir, tmp_path):
     pm = peft.PeftModel.from_pretrained(hf, tmp_path).eval()
     assert pm.peft_config["default"].peft_type == peft.PeftType.IA3
     assert set(pm.peft_config["default"].feedforward_modules) == {"down_proj"}
-    _compare(pm, ours)
+    _assert_same_logits(pm, ours)
 
 
 def test_peft_adapter_loads_here(base_dir, tmp_path):
@@ -118,7 +109,7 @@ def test_peft_adapter_loads_here(base_dir, tmp_path):
     assert len(load_ia3(ours, tmp_path)) == 2 * 3
     assert all(isinstance(m, IA3Linear) and m.feedforward == n.endswith("down_proj")
                for n, m in ia3_modules(ours).items())
-    _compare(pm, ours)
+    _assert_same_logits(pm, ours)
     assert trainable_parameters(ours) == sum(p.numel() for n, p in pm.named_parameters() if "ia3_l" in n)
 
 

@@ -64,6 +64,16 @@ def _inputs():
     return ids, attn
 
 
+def _assert_same_logits(pm, ours):
+    """peft's and our logits agree at the real tokens of the same padded batch."""
+    ids, attn = _inputs()
+    with torch.no_grad():
+        ref = pm(input_ids=ids, attention_mask=attn).logits
+        _, got = ours(ids, attention_mask=attn, logits=True)
+    valid = attn.bool()
+    torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
+
+
 def _copy_peft_to_ours(pm, ours):
     pl = _peft_layers(pm)
     assert set(pl) == set(lora_modules(ours))
@@ -135,12 +145,7 @@ def test_our_adapter_loads_in_peft(base_dir, tmp_path):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
     save_adapter(ours, tmp_path, base_model_name_or_path=base_dir)
     pm = peft.PeftModel.from_pretrained(_hf(base_dir), tmp_path).eval()
-    ids, attn = _inputs()
-    with torch.no_grad():
-        ref = pm(input_ids=ids, attention_mask=attn).logits
-        _, got = ours(ids, attention_mask=attn, logits=True)
-    valid = attn.bool()
-    torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
+    _assert_same_logits(pm, ours)
     assert pm.peft_config["default"].r == R and pm.peft_config["default"].lora_alpha == ALPHA
 
 
@@ -150,12 +155,7 @@ def test_peft_adapter_loads_here(base_dir, tmp_path):
     ours = _ours(base_dir)
     names = load_adapter(ours, tmp_path)
     assert len(names) == 2 * len(TARGETS)
-    ids, attn = _inputs()
-    with torch.no_grad():
-        ref = pm(input_ids=ids, attention_mask=attn).logits
-        _, got = ours(ids, attention_mask=attn, logits=True)
-    valid = attn.bool()
-    torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
+    _assert_same_logits(pm, ours)
     assert trainable_parameters(ours) == sum(p.numel() for n, p in pm.named_parameters() if "lora_" in n)
 
 
