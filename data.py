@@ -511,12 +511,17 @@ def hints(text):
 # ----------------------------------------------------------------------------------------------------------
 # the four-block input (Field, Classes, Report, Hints)
 
+HINTS_BLOCK = "\n\nHints:"
+MIN_REPORT_TOKENS = 64  # when the Hints are long, each line is cut to a fair share so the Report keeps this much
+
+
 def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
-    """(head, report, tail) of the model input; only `report` may be truncated, so the Hints (tail) survive.
+    """(head, report, hint_lines) of the model input: head = Field + Classes, hint_lines = {task: "T_hint: ..."}.
 
     The paper shows one `Field` per input yet feeds all heads from one forward pass. We build ONE input per
     report that names every field with its classes: one forward pass serves all seven heads, seven times
-    cheaper than one input per task, and the last-token state sees the whole label schema.
+    cheaper than one input per task. Each task keeps its own line in the Hints block, at the end of the input,
+    so that the tokens of that line (which attend to the whole report) can be pooled for that task's head.
     """
     block = site_text(text, site)
     if mode == "window":
@@ -533,43 +538,66 @@ def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
             + "Classes: " + "; ".join(f"{t}: {' | '.join(LABEL_SETS[t])}" for t in TASKS) + "\n"
             + "Report:\n")
     h = hints(block)
-    tail = "\n\nHints:\n" + "\n".join(f"{t}_hint: {h.get(t, 'none')}" for t in TASKS)
-    return head, report, tail
+    return head, report, {t: f"{t}_hint: {h.get(t, 'none')}" for t in TASKS}
 
 
 def build_input(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
     """The four-block prompt as one string (see prompt_parts)."""
-    return "".join(prompt_parts(text, mode, site, k, tokenizer, rng))
+    head, report, lines = prompt_parts(text, mode, site, k, tokenizer, rng)
+    return head + report + HINTS_BLOCK + "".join("\n" + line for line in lines.values())
+
+
+def _fair_cap(lengths, budget):
+    """The largest c with sum(min(n, c)) <= budget: cut only the longest lines, all to the same length."""
+    c = max(lengths, default=0)
+    while c > 0 and sum(min(n, c) for n in lengths) > budget:
+        c -= 1
+    return c
 
 
 def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42):
-    """Token ids of one Report's prompt, the Report block cut so the whole fits max_length -> (ids, truncated)."""
+    """Token ids of one Report's prompt -> (ids, spans, truncated).
+
+    spans = {task: (start, end)}: the positions of that task's Hints line in ids (end exclusive). The Report
+    block is cut first so the whole fits max_length; hint lines too long to leave MIN_REPORT_TOKENS of report
+    are cut to a common length. truncated: whether anything was cut.
+    """
     rng = random.Random(f"{seed}:{report.id}")
-    head, body, tail = prompt_parts(report.text, mode, report.site, k, tokenizer, rng)
+    head, body, lines = prompt_parts(report.text, mode, report.site, k, tokenizer, rng)
     h = tokenizer.encode(head, add_bos=True)
     b = tokenizer.encode(body, add_bos=False)
-    t = tokenizer.encode(tail, add_bos=False)
-    room = max_length - len(h) - len(t)
-    if room < 1:
-        raise ValueError(f"report {report.id}: Field/Classes/Hints blocks alone take {len(h) + len(t)} tokens, "
-                         f"more than max_length={max_length}")
-    return h + b[:room] + t, len(b) > room
+    hb = tokenizer.encode(HINTS_BLOCK, add_bos=False)
+    per_task = {t: tokenizer.encode("\n" + line, add_bos=False) for t, line in lines.items()}
+    fixed = len(h) + len(hb)
+    lengths = [len(ids) for ids in per_task.values()]
+    cap = _fair_cap(lengths, max_length - fixed - MIN_REPORT_TOKENS)
+    if cap < min(8, max(lengths)):  # a hint line cut below 8 tokens says nothing
+        raise ValueError(f"report {report.id}: max_length={max_length} is too short for the Field/Classes blocks "
+                         f"({fixed} tokens) and seven hint lines; use at least {fixed + MIN_REPORT_TOKENS + 7 * 8}")
+    per_task = {t: ids[:cap] for t, ids in per_task.items()}
+    room = max_length - fixed - sum(len(ids) for ids in per_task.values())
+    ids = h + b[:room] + hb
+    spans = {}
+    for t, line in per_task.items():
+        spans[t] = (len(ids), len(ids) + len(line))
+        ids += line
+    return ids, spans, len(b) > room or cap < max(lengths)
 
 
 def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=42, progress=False):
-    """Prompts of all reports -> (list of id lists, number truncated to max_length); prints the count."""
+    """Prompts of all reports -> (list of (ids, spans), number truncated to max_length); prints the count."""
     out, n_trunc = [], 0
     it = reports
     if progress:
         from tqdm import tqdm
         it = tqdm(reports, desc=f"encode ({mode})", unit="report")
     for r in it:
-        ids, cut = encode_report(r, tokenizer, max_length, mode, k, seed)
-        out.append(ids)
+        ids, spans, cut = encode_report(r, tokenizer, max_length, mode, k, seed)
+        out.append((ids, spans))
         n_trunc += cut
     if n_trunc:
-        print(f"{n_trunc} of {len(reports)} report(s) truncated to fit max_length={max_length} "
-              f"(Report block cut, Hints kept)", file=sys.stderr)
+        print(f"{n_trunc} of {len(reports)} report(s) cut to fit max_length={max_length} "
+              f"(Report block first, then the longest hint lines)", file=sys.stderr)
     return out, n_trunc
 
 

@@ -3,6 +3,7 @@ From hidden states to predictions: pooling and the parallel task heads.
 
 - last_token_pool: the MTL paper's "terminal hidden state" z^(p) of the causal model.
 - mean_pool: LLM2Vec's masked mean, optionally without the instruction tokens.
+- span_pool: the mean over one token span per task, so each head reads its own part of one forward pass.
 - MultiTaskHeads: one linear head per task, y_t = Softmax(W_t z + b_t) (MTL paper Eq. 5),
   all fed by the same pooled vector of one forward pass.
 All pooling is correct for left and right padding (attention_mask: 1 = token, 0 = pad).
@@ -43,6 +44,18 @@ def mean_pool(hidden, attention_mask, pool_mask=None):
     summed = (hidden.float() * m).sum(1)                       # (B, D)
     return (summed / m.sum(1).clamp(min=1.0)).to(hidden.dtype)
 
+def span_pool(hidden, spans):
+    """Mean of each row's token span per task: hidden (B, T, D), spans (B, K, 2) [start, end) -> (B, K, D).
+
+    Positions are those of the unpadded sequence (right padding). A span (n-1, n) is last-token pooling,
+    (0, n) is mean pooling, a task's own Hints line is field pooling (train_mtl.py).
+    """
+    pos = torch.arange(hidden.shape[1], device=hidden.device)
+    spans = spans.to(hidden.device)
+    m = ((pos >= spans[..., :1]) & (pos < spans[..., 1:])).float()       # (B, K, T)
+    summed = torch.einsum("bkt,btd->bkd", m, hidden.float())           # (B, K, D)
+    return (summed / m.sum(-1, keepdim=True).clamp(min=1.0)).to(hidden.dtype)
+
 # -----------------------------------------------------------------------------
 # parallel task heads
 
@@ -56,8 +69,10 @@ class MultiTaskHeads(nn.Module):
                                     for task, labels in self.label_sets.items()})
 
     def forward(self, pooled):
-        """pooled (B, dim) -> {task: logits (B, C_t)}."""
-        return {task: head(pooled.to(head.weight.dtype)) for task, head in self.heads.items()}
+        """pooled (B, dim), shared by all heads, or (B, K, dim), one vector per task -> {task: logits (B, C_t)}."""
+        if pooled.dim() == 2:
+            pooled = pooled[:, None].expand(-1, len(self.heads), -1)   # (B, K, dim)
+        return {task: head(pooled[:, k].to(head.weight.dtype)) for k, (task, head) in enumerate(self.heads.items())}
 
     @torch.no_grad()
     def predict(self, logits):

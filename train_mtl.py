@@ -1,9 +1,13 @@
 """
 Multi-task (Q)LoRA classifier for breast pathology reports (the MTL paper, Fig. 1c).
 
-One shared Llama encoder with LoRA on q/k/v/o reads the four-block prompt of a report once; the hidden
-state of its last token feeds seven parallel linear heads (T, N, M, grade, ER, PR, HER2); the loss is the
-sum of the per-task cross-entropies, HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's.
+One shared Llama encoder with LoRA on q/k/v/o reads the four-block prompt of a report once; seven parallel
+linear heads (T, N, M, grade, ER, PR, HER2) read it; the loss is the sum of the per-task cross-entropies,
+HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with two departures, both flags:
+  --pool field (default): each head reads the mean hidden state of its own task's Hints line, the analogue
+      of the paper's terminal state of a one-field input; --pool last is the paper's single last token.
+      Measured on the demo model, the last token carries mostly the last hint line (HER2) and little else.
+  --head-init probe (default): heads fitted to the frozen features before fine-tuning; --head-init zero.
 
     python train_mtl.py --data reports.jsonl                       # train, writes runs/mtl/
     python train_mtl.py --data reports.jsonl --resume              # continue an interrupted run
@@ -29,13 +33,15 @@ from sklearn.metrics import f1_score
 
 import data
 import evaluate
-from heads import MultiTaskHeads, last_token_pool, mean_pool
+from heads import MultiTaskHeads, span_pool
 from llama import load_model, load_tokenizer, pad_batch, resolve_model
 from lora import inject_ia3, inject_lora, load_adapter, load_ia3, save_adapter, save_ia3
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
 CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, optimizer, scheduler, RNG, position
 BEST = "best.pt"               # the trainables of the epoch with the lowest validation loss
+PROBE_L2 = 0.003               # --head-init probe: L2 penalty on the head weights (per task, on standardized z)
+PROBE_ITERS = 100              # L-BFGS iterations of that fit
 STOP_AFTER_STEP = None         # tests: behave as if Ctrl-C arrived right after this optimizer step
 
 # -----------------------------------------------------------------------------
@@ -56,13 +62,19 @@ def train_parser():
     p.add_argument("--alpha", type=float, default=16)
     p.add_argument("--dropout", type=float, default=0.05)
     p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
+    p.add_argument("--layers", type=int, default=None,
+                   help="use the first N decoder blocks only (default: all). The heads then read an intermediate "
+                        "layer, which on the demo model classifies better than the last and costs N/L of the time")
     p.add_argument("--lora-layers", type=int, default=None,
                    help="LoRA in the last N blocks only (PEFT's layers_to_transform; default: all). The frozen "
                         "blocks below need no backward pass, a budget knob for small machines")
     p.add_argument("--single-task", action="store_true", help="one adapter + head per task (Table III's STL)")
     p.add_argument("--slicing", choices=["window", "full", "random"], default="window", help="input mode (Table IV)")
-    p.add_argument("--pool", choices=["last", "mean"], default="last",
-                   help="sentence vector: last token (paper's terminal hidden state) or masked mean")
+    p.add_argument("--pool", choices=["field", "last", "mean"], default="field",
+                   help="what each head reads: field = the mean over its task's own Hints line; last = the last "
+                        "token (the paper's terminal hidden state, shared by all heads); mean = all tokens")
+    p.add_argument("--head-init", choices=["probe", "zero"], default="probe",
+                   help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
     p.add_argument("--weighted", default="HER2", help="tasks with balanced class weights w_c = S/(C s_c), or 'none'")
     # optimisation (paper: AdamW, lr 1e-4, cosine, 3%% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -103,15 +115,35 @@ def predict_parser():
 # inputs
 
 def encode(report, cfg, tok, text=None):
-    """Token ids of a report's four-block prompt (data.encode_report: Report block cut to fit, Hints kept)."""
+    """(ids, spans) of a report's four-block prompt (data.encode_report: cut to fit, Hints kept)."""
     if text is not None:
         report = dataclasses.replace(report, text=text)
-    try:
-        return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[0]
-    except ValueError:  # Field/Classes/Hints alone exceed max_length: keep the start and the end (the Hints)
-        ids = tok.encode(data.build_input(report.text, cfg["slicing"], report.site))
-        n = cfg["max_length"] // 4
-        return ids[:n] + ids[-(cfg["max_length"] - n):]
+    return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[:2]
+
+
+def encode_all(reports, cfg, tok):
+    """[(ids, spans)] of many reports; data.encode_reports prints how many had to be cut."""
+    return data.encode_reports(reports, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[0]
+
+
+def collate(encoded, tasks, pool, pad_id):
+    """[(ids, spans)] -> input_ids (B, T), attention_mask (B, T), pooled spans (B, K, 2), right-padded.
+
+    pool "field": each task's head reads the tokens of its own Hints line, which come after (and attend to)
+    the whole report, the counterpart of the paper's terminal state of a one-field input; "last": every head
+    reads the last token; "mean": every head reads all tokens.
+    """
+    rows = []
+    for ids, spans in encoded:
+        n = len(ids)
+        if pool == "field":
+            rows.append([spans[t] for t in tasks])
+        elif pool == "last":
+            rows.append([(n - 1, n)] * len(tasks))
+        else:
+            rows.append([(0, n)] * len(tasks))
+    ids, mask = pad_batch([ids for ids, _ in encoded], pad_id)
+    return ids, mask, torch.tensor(rows, dtype=torch.long)
 
 
 OCR_CONFUSIONS = {"rn": "m", "l": "1", "I": "l", "O": "0", "o": "0", "e": "c", ",": ".", ":": ";"}
@@ -137,12 +169,12 @@ def augment_text(text, rng, keep_lines=False):
 
 
 # -----------------------------------------------------------------------------
-# the classifier: shared encoder -> last-token pooling -> parallel heads
+# the classifier: shared encoder -> pooling per task -> parallel heads
 
 class Classifier(nn.Module):
-    """Llama (+ LoRA) encoder whose last-token state z feeds one linear head per task (Eq. 5)."""
+    """Llama (+ LoRA) encoder whose pooled state z_t of each task feeds that task's linear head (Eq. 5)."""
 
-    def __init__(self, llama, label_sets, pool="last"):
+    def __init__(self, llama, label_sets, pool="field"):
         super().__init__()
         self.llama = llama
         self.pool = pool
@@ -154,33 +186,20 @@ class Classifier(nn.Module):
         # Eq. 5 (an affine reparametrisation), but Llama hidden states carry a few "massive activation" dims
         # (SmolLM2: |z_d| ~ 30 against a median ~ 0.5), and Adam's equal-size steps per weight would make
         # those dims swing the logits 50x faster than the rest. mu, sigma: from the frozen model, set_z_stats.
-        self.register_buffer("z_mean", torch.zeros(llama.config.hidden_size))
-        self.register_buffer("z_std", torch.ones(llama.config.hidden_size))
+        K, D = len(label_sets), llama.config.hidden_size
+        self.register_buffer("z_mean", torch.zeros(K, D))
+        self.register_buffer("z_std", torch.ones(K, D))
 
-    def forward(self, input_ids, attention_mask):
+    def pooled(self, input_ids, attention_mask, spans):
+        """input_ids, attention_mask (B, T); spans (B, K, 2) from collate -> z of every task (B, K, D) fp32."""
         tune_encoder = any(p.requires_grad for p in self.llama.parameters())
         with torch.set_grad_enabled(tune_encoder and torch.is_grad_enabled()):
             hidden = self.llama(input_ids, attention_mask)          # (B, T, D)
-        pool = last_token_pool if self.pool == "last" else mean_pool
-        z = pool(hidden, attention_mask).float()                    # (B, D)
-        return self.heads((z - self.z_mean) / self.z_std)           # {task: (B, C_t)}
+        return span_pool(hidden, spans).float()                     # (B, K, D)
 
-    @torch.no_grad()
-    def set_z_stats(self, seqs, pad_id, dtype, device):
-        """mu, sigma of the pooled vector over some training reports, before any training step."""
-        was_training = self.training
-        self.eval()
-        zs = []
-        for k in range(0, len(seqs), 8):
-            ids, mask = pad_batch(seqs[k:k + 8], pad_id)
-            with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-                hidden = self.llama(ids.to(device), mask.to(device))
-            pool = last_token_pool if self.pool == "last" else mean_pool
-            zs.append(pool(hidden, mask.to(device)).float())
-        z = torch.cat(zs)                                           # (N, D)
-        self.z_mean.copy_(z.mean(0))
-        self.z_std.copy_(z.std(0).clamp(min=1e-3) if len(z) > 1 else torch.ones_like(z[0]))
-        self.train(was_training)
+    def forward(self, input_ids, attention_mask, spans):
+        z = self.pooled(input_ids, attention_mask, spans)
+        return self.heads((z - self.z_mean) / self.z_std)           # {task: (B, C_t)}
 
 
 def compute_dtype(precision, device):
@@ -199,13 +218,17 @@ def build_classifier(cfg, label_sets, device):
     llama = load_model(cfg["model"], dtype=weights, quant="nf4" if cfg["quant"] == "nf4" else None, device=device)
     for p in llama.parameters():
         p.requires_grad_(False)
+    if cfg.get("layers"):
+        if not 1 <= cfg["layers"] <= len(llama.layers):
+            raise ValueError(f"--layers {cfg['layers']}: the model has {len(llama.layers)} blocks")
+        del llama.layers[cfg["layers"]:]  # the final norm now follows block N
     n = cfg.get("lora_layers") or len(llama.layers)
     if cfg["adapter"] == "lora":
         inject_lora(llama.layers[len(llama.layers) - n:], targets=tuple(cfg["targets"].split(",")), r=cfg["r"],
                     alpha=cfg["alpha"], dropout=cfg["dropout"])
     elif cfg["adapter"] == "ia3":
         inject_ia3(llama.layers[len(llama.layers) - n:])
-    return Classifier(llama, label_sets, cfg.get("pool", "last")).to(device), dtype
+    return Classifier(llama, label_sets, cfg["pool"]).to(device), dtype
 
 
 def trainable_state(model):
@@ -305,25 +328,53 @@ class TrainingError(Exception):
 
 
 @torch.no_grad()
-def predict_logits(model, seqs, pad_id, batch, dtype, device):
-    """Logits of every task for token id lists, in input order; batches of similar length for speed."""
+def pooled_features(model, encoded, pad_id, batch, dtype, device, desc=None):
+    """z of every task for encoded reports, in input order (eval mode, batches of similar length): (N, K, D)."""
+    from tqdm import tqdm
     model.eval()
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    out = {task: [None] * len(seqs) for task in model.heads.label_sets}
-    for k in range(0, len(order), batch):
-        idx = order[k:k + batch]
-        ids, mask = pad_batch([seqs[i] for i in idx], pad_id)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    z = torch.empty(len(encoded), *model.z_mean.shape)
+    batches = [order[k:k + batch] for k in range(0, len(order), batch)]
+    for idx in tqdm(batches, desc=desc, disable=desc is None, unit="batch", leave=False, file=sys.stderr):
+        ids, mask, spans = collate([encoded[i] for i in idx], list(model.heads.label_sets), model.pool, pad_id)
         with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-            logits = model(ids.to(device), mask.to(device))
-        for task, lg in logits.items():
-            for j, i in enumerate(idx):
-                out[task][i] = lg[j].float().cpu()
-    return {task: torch.stack(rows) for task, rows in out.items()}
+            z[idx] = model.pooled(ids.to(device), mask.to(device), spans).cpu()
+    return z
+
+
+@torch.no_grad()
+def predict_logits(model, encoded, pad_id, batch, dtype, device, desc=None):
+    """Logits of every task for encoded reports, in input order: {task: (N, C_t)}."""
+    z = pooled_features(model, encoded, pad_id, batch, dtype, device, desc).to(device)
+    return {task: lg.float().cpu() for task, lg in model.heads((z - model.z_mean) / model.z_std).items()}
+
+
+def init_heads(model, encoded, labels, weights, cfg, pad_id, dtype, device):
+    """Before any training step: mu, sigma of z over the training reports and, with --head-init probe, heads
+    fitted to the frozen model's z (linear probing, then fine-tuning: Kumar et al., ICLR 2022). The adapter's
+    first gradients then come from heads that already read the features, not from zero heads."""
+    z = pooled_features(model, encoded, pad_id, cfg["eval_batch"], dtype, device, desc="frozen features")
+    model.z_mean.copy_(z.mean(0).to(device))
+    model.z_std.copy_(z.std(0).clamp(min=1e-3).to(device) if len(z) > 1 else torch.ones_like(z[0]))
+    if cfg["head_init"] != "probe":
+        return
+    z = ((z.to(device) - model.z_mean) / model.z_std)
+    heads = model.heads
+    opt = torch.optim.LBFGS(heads.parameters(), lr=1.0, max_iter=PROBE_ITERS, line_search_fn="strong_wolfe")
+
+    def closure():  # the multi-task loss + an L2 penalty on the head weights (a logistic-regression probe)
+        opt.zero_grad()
+        loss = multitask_cross_entropy(heads(z), labels, weights)
+        loss = loss + PROBE_L2 * sum((h.weight ** 2).sum() for h in heads.heads.values())
+        loss.backward()
+        return loss
+    with torch.enable_grad():
+        opt.step(closure)
 
 
 def validate(model, seqs, labels, weights, pad_id, batch, dtype, device):
     """Validation loss (early stopping) and macro F1 averaged over tasks (for the per-epoch record)."""
-    logits = predict_logits(model, seqs, pad_id, batch, dtype, device)
+    logits = predict_logits(model, seqs, pad_id, batch, dtype, device, desc="validate")
     f1s = []
     for task, y in labels.items():
         keep = y != IGNORE
@@ -347,12 +398,11 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
     weighted = [] if cfg["weighted"] == "none" else [t for t in cfg["weighted"].split(",") if t in label_sets]
     y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
     weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
-    val_seqs = [encode(r, cfg, tok) for r in val]
+    val_seqs = encode_all(val, cfg, tok)
 
     n_micro = math.ceil(len(train) / cfg["micro_batch"])
     steps_per_epoch = math.ceil(n_micro / cfg["accum"])
     total_steps = steps_per_epoch * cfg["epochs"]
-    model.set_z_stats([encode(r, cfg, tok) for r in train[:32]], tok.pad_id, dtype, device)
     optimizer = make_optimizer(model, cfg, device)
     scheduler = cosine_with_warmup(optimizer, total_steps, cfg["warmup"])
     state = {"step": 0, "epoch": 0, "best_val": float("inf"), "bad_epochs": 0, "history": [], "log": [],
@@ -369,6 +419,8 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
         state = ckpt["state"]
         print(f"resumed {out} at optimizer step {state['step']}/{total_steps} (epoch {state['epoch'] + 1})",
               file=sys.stderr)
+    else:
+        init_heads(model, encode_all(train, cfg, tok), y_train, weights, cfg, tok.pad_id, dtype, device)
 
     def save_checkpoint():
         atomic_save({"trainables": trainable_state(model), "optimizer": optimizer.state_dict(),
@@ -396,10 +448,10 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                         keep = train[i].site is not None
                         text = augment_text(train[i].text, rng, keep) if rng.random() < cfg["augment"] else None
                         seqs.append(encode(train[i], cfg, tok, text))
-                    ids, mask = pad_batch(seqs, tok.pad_id)
+                    ids, mask, spans = collate(seqs, list(label_sets), cfg["pool"], tok.pad_id)
                     y = {t: v[idx] for t, v in y_train.items()}
                     with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-                        logits = model(ids.to(device), mask.to(device))
+                        logits = model(ids.to(device), mask.to(device), spans)
                     loss = multitask_cross_entropy(logits, y, weights) / len(group)
                     if not torch.isfinite(loss):
                         raise TrainingError(f"loss is {float(loss.detach())} at optimizer step {state['step'] + 1} "
@@ -536,8 +588,8 @@ def train_main(argv):
             label_sets = {t: data.LABEL_SETS[t] for t in tasks}
             sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
             model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
-            seqs = [encode(r, cfg, tok) for r in test]
-            logits = predict_logits(model, seqs, tok.pad_id, cfg["eval_batch"], dtype, device)
+            seqs = encode_all(test, cfg, tok)
+            logits = predict_logits(model, seqs, tok.pad_id, cfg["eval_batch"], dtype, device, desc="test split")
             for rec, p in zip(preds, model.heads.predict(logits)):
                 rec.update(p)
             summaries.append(summary)
@@ -617,10 +669,10 @@ def predict_main(argv):
         sites = [site for site, _ in data.split_sites(r.text) if site is not None]
         if len(sites) > 1:
             inputs += [(i, site, dataclasses.replace(r, site=site)) for site in sites]
-    seqs = [encode(rep, cfg, tok) for _, _, rep in inputs]
+    seqs = encode_all([rep for _, _, rep in inputs], cfg, tok)
     preds = [dict() for _ in inputs]
     for model in models:
-        logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device)
+        logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device, desc="predict")
         for rec, p in zip(preds, model.heads.predict(logits)):
             rec.update(p)
     out = [{"id": r.id, "predictions": None} for r in records]

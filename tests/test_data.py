@@ -278,25 +278,49 @@ def test_no_anchor_degrades_gracefully():
 def test_prompt_blocks_and_truncation_keep_hints(tok):
     text = ("FINAL DIAGNOSIS:\n" + "\n".join(f"Detail line {i}: invasive carcinoma." for i in range(5)) +
             "\nPrimary Tumor (pT): pT2\nHER2 (by immunohistochemistry): Equivocal (2+)\nHER2 FISH: Amplified\n")
-    head, body, tail = data.prompt_parts(text)
-    prompt = head + body + tail
+    head, body, lines = data.prompt_parts(text)
+    prompt = data.build_input(text)
+    assert prompt.startswith(head + body)
     for block in ("Field:", "Classes:", "Report:", "Hints:"):
         assert block in prompt
     assert all(t in head.split("\n")[0] for t in data.TASKS)                     # one input names every field
     assert all(lbl in head for labels in data.LABEL_SETS.values() for lbl in labels)
-    assert "T_hint: pT2" in tail and "HER2_hint: IHC Equivocal (2+), FISH Amplified" in tail
-    assert "M_hint: none" in tail
+    assert list(lines) == data.TASKS
+    assert lines["T"] == "T_hint: pT2" and lines["HER2"] == "HER2_hint: IHC Equivocal (2+), FISH Amplified"
+    assert lines["M"] == "M_hint: none"
     rep = data.Report("r1", text, {t: None for t in data.TASKS})
-    ids, cut = data.encode_report(rep, tok, max_length=1000)
-    assert not cut and ids == tok.encode(head) + tok.encode(body, add_bos=False) + tok.encode(tail, add_bos=False)
-    ids, cut = data.encode_report(rep, tok, max_length=len(ids) - 10)
-    assert cut and len(ids) == len(tok.encode(head)) + len(tok.encode(body, add_bos=False)) + \
-        len(tok.encode(tail, add_bos=False)) - 10
-    assert ids[0] == tok.bos_id and tok.decode(ids).endswith(tail)               # Hints survive the cut
-    enc, n = data.encode_reports([rep, rep], tok, max_length=len(ids))
-    assert n == 2 and enc[0] == ids
+    ids, spans, cut = data.encode_report(rep, tok, max_length=1000)
+    assert not cut and tok.decode(ids) == tok.decode(tok.encode(prompt))
+    for t in data.TASKS:  # each span is exactly that task's Hints line
+        s, e = spans[t]
+        assert tok.decode(ids[s:e]).strip() == lines[t]
+    n = len(ids)
+    ids, spans, cut = data.encode_report(rep, tok, max_length=n - 10)        # the Report block is cut first
+    assert cut and len(ids) == n - 10 and ids[0] == tok.bos_id
+    assert tok.decode(ids).endswith(data.HINTS_BLOCK + "".join("\n" + l for l in lines.values()))
+    assert all(tok.decode(ids[s:e]).strip() == lines[t] for t, (s, e) in spans.items())
+    enc, k = data.encode_reports([rep, rep], tok, max_length=n - 10)
+    assert k == 2 and enc[0] == (ids, spans)
     with pytest.raises(ValueError, match="max_length"):
         data.encode_report(rep, tok, max_length=50)
+
+
+def test_long_hints_are_cut_fairly(tok):
+    """Hint lines that would crowd out the report are cut to one common length; short lines stay whole."""
+    text = ("FINAL DIAGNOSIS: invasive carcinoma, " + "estrogen receptor strongly positive. " * 3 +
+            "\n" + "\n".join(f"ER (clone {i}): positive in {90 - i}% of nuclei, strong intensity, "
+                              f"internal control appropriate, see comment {i}" for i in range(6)) + "\nPR: negative\n")
+    rep = data.Report("r1", text, {t: None for t in data.TASKS})
+    _, spans_full, _ = data.encode_report(rep, tok, max_length=4000)
+    full = {t: e - s for t, (s, e) in spans_full.items()}
+    fixed = len(tok.encode(data.prompt_parts(text)[0])) + len(tok.encode(data.HINTS_BLOCK, add_bos=False))
+    L = fixed + data.MIN_REPORT_TOKENS + sum(full.values()) - 10   # ten tokens of hints too many
+    ids, spans, cut = data.encode_report(rep, tok, max_length=L)
+    assert cut and len(ids) <= L
+    sizes = {t: e - s for t, (s, e) in spans.items()}
+    assert max(full, key=full.get) == "ER" and sizes["ER"] < full["ER"]    # the longest line is cut ...
+    assert sizes["PR"] == full["PR"] and sizes["T"] == full["T"]          # ... the short ones are whole
+    assert spans["T"][0] - fixed >= data.MIN_REPORT_TOKENS                  # and the report keeps its minimum
 
 
 def test_pad_batch_both_sides(tok):

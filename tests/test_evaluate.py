@@ -66,6 +66,15 @@ def test_table_one_skips_missing_labels_and_single_class_tasks():
             np.mean([table["tasks"][t][who]["macro_f1"] for t in ("HER2", "ER")]))
     text = evaluate.format_table_one(table)
     assert "HER2 Status" in text and "Overall Average" in text and "not averaged" in text
+    # with an M1 in the test labels, M joins the overall average but not the paper's six-task average
+    recs[0]["gold"]["M"] = "M1"
+    table = evaluate.table_one(recs, {"HER2": CLASSES, "M": ["M0", "M1"], "ER": CLASSES})
+    assert table["averaged_tasks"] == ["HER2", "M", "ER"]
+    for who in ("model", "baseline"):
+        f1 = {t: table["tasks"][t][who]["macro_f1"] for t in table["averaged_tasks"]}
+        assert table["average"][who]["macro_f1"] == pytest.approx(np.mean(list(f1.values())))
+        assert table["average_paper"][who]["macro_f1"] == pytest.approx(np.mean([f1["HER2"], f1["ER"]]))
+    assert "Average, paper's 6" in evaluate.format_table_one(table)
 
 
 def write_run(path, recs, **config):

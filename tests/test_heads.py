@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import llama
-from heads import MultiTaskHeads, instruction_free_mask, last_token_pool, mean_pool
+from heads import MultiTaskHeads, instruction_free_mask, last_token_pool, mean_pool, span_pool
 
 TINY = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, head_dim=8, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
@@ -68,6 +68,26 @@ def test_pooling_pure_tensors_and_empty_row():
     torch.testing.assert_close(last_token_pool(h, attn)[0], h[0, 2])
     torch.testing.assert_close(mean_pool(h, attn)[0], h[0, 1:3].mean(0))
     assert torch.equal(mean_pool(h, attn)[1], torch.zeros(3))  # nothing to pool: zeros, not NaN
+
+
+def test_span_pool_reads_each_tasks_own_tokens(model):
+    """Right-padded batch: span (n-1, n) is the last token, (0, n) the mean, any (s, e) the mean of alone[s:e]."""
+    ids, attn = _batch(SEQS, "right")
+    spans = torch.tensor([[[5, 6], [0, 6], [2, 5]], [[2, 3], [0, 3], [1, 2]], [[7, 8], [0, 8], [3, 8]]])
+    with torch.no_grad():
+        h = model(ids, attention_mask=attn)
+        z = span_pool(h, spans)                                             # (B, K, D)
+        assert z.shape == (3, 3, 32)
+        torch.testing.assert_close(z[:, 0], last_token_pool(h, attn))
+        torch.testing.assert_close(z[:, 1], mean_pool(h, attn), atol=1e-6, rtol=1e-6)
+        for b, s in enumerate(SEQS):
+            alone = model(torch.tensor([s]))[0]
+            lo, hi = spans[b, 2].tolist()
+            torch.testing.assert_close(z[b, 2], alone[lo:hi].mean(0), atol=1e-5, rtol=1e-5)
+    heads = MultiTaskHeads(32, {"a": ["x", "y"], "b": ["x", "y", "z"], "c": ["x", "y"]})
+    per_task = heads(z)                                                     # task k reads z[:, k]
+    for k, (task, head) in enumerate(heads.heads.items()):
+        torch.testing.assert_close(per_task[task], head(z[:, k]))
 
 
 def test_multitask_heads_forward_and_predict():

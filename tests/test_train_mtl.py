@@ -189,8 +189,8 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_model_dir, reports_f
         loss = real(*a, **k)
         return loss * float("nan") if calls["n"] == 8 else loss  # micro-batch 8 = step 3, micro-batch 2
 
-    monkeypatch.setattr(train_mtl, "multitask_cross_entropy", poisoned)
-    assert train_mtl.main(args(tiny_model_dir, reports_file, out)) == 1
+    monkeypatch.setattr(train_mtl, "multitask_cross_entropy", poisoned)  # zero heads: no probe fit calls it first
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--head-init", "zero")) == 1
     err = capsys.readouterr().err
     assert "optimizer step 3" in err and "nan" in err and "checkpoint" in err
     assert torch.load(out / "checkpoint.pt", weights_only=False)["state"]["step"] == 2
@@ -286,3 +286,24 @@ def test_ia3_adapter_flag(tiny_model_dir, reports_file, tmp_path):
     for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
         for task in data.TASKS:
             assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+
+
+def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
+    """--layers keeps the first N blocks; --head-init probe fits the heads to the frozen features, so the
+    training loss before any step is well below that of zero heads (sum over tasks of log C_t)."""
+    cfg = vars(train_mtl.train_parser().parse_args(args(tiny_model_dir, reports_file, tmp_path, "--layers", "1")))
+    reports = data.read_reports(reports_file)[:24]
+    tok = train_mtl.load_tokenizer(tiny_model_dir)
+    model, dtype = train_mtl.build_classifier(cfg, data.LABEL_SETS, "cpu")
+    assert len(model.llama.layers) == 1 and hasattr(model.llama.layers[0].self_attn.q_proj, "lora_A")
+    encoded, y = train_mtl.encode_all(reports, cfg, tok), data.label_tensors(reports)
+    zero = float(train_mtl.multitask_cross_entropy(
+        train_mtl.predict_logits(model, encoded, tok.pad_id, 8, dtype, "cpu"), y, {}))
+    present = [t for t in data.TASKS if (y[t] != -100).any()]
+    assert zero == pytest.approx(sum(math.log(len(data.LABEL_SETS[t])) for t in present), rel=1e-5)
+    train_mtl.init_heads(model, encoded, y, {}, cfg, tok.pad_id, dtype, "cpu")
+    fitted = float(train_mtl.multitask_cross_entropy(
+        train_mtl.predict_logits(model, encoded, tok.pad_id, 8, dtype, "cpu"), y, {}))
+    assert fitted < 0.5 * zero
+    with pytest.raises(ValueError, match="--layers 9"):
+        train_mtl.build_classifier(dict(cfg, layers=9), data.LABEL_SETS, "cpu")
