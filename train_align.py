@@ -154,7 +154,6 @@ def unpaired_texts(pairs):
 
 def hard_negatives(pairs, how, seed=42):
     """Index of each pair's hard-negative pair (see the module docstring), or None for `none`."""
-    n = len(pairs)
     if how == "none":
         return None
     if how == "tfidf":

@@ -115,9 +115,10 @@ def predict_parser():
 # inputs
 
 def encode(report, cfg, tok, text=None):
-    """(ids, spans) of a report's four-block prompt (data.encode_report: cut to fit, Hints kept)."""
+    """(ids, spans) of a report's four-block prompt (data.encode_report: cut to fit, Hints kept).
+    text: replaces the record's own text (its site's block for a multi-specimen record)."""
     if text is not None:
-        report = dataclasses.replace(report, text=text)
+        report = dataclasses.replace(report, text=text, site=None)
     return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[:2]
 
 
@@ -150,13 +151,16 @@ OCR_CONFUSIONS = {"rn": "m", "l": "1", "I": "l", "O": "0", "o": "0", "e": "c", "
 _OCR_RE = re.compile("|".join(map(re.escape, OCR_CONFUSIONS)))
 
 
-def augment_text(text, rng, keep_lines=False):
-    """Show a training report as real reports arrive: line breaks lost, sections reordered, OCR confusions.
+AUGMENTATIONS = ("join", "shuffle", "ocr", "join+ocr")
+
+
+def augment_text(text, rng, kind=None):
+    """Show a report as real reports arrive: line breaks lost, sections reordered, OCR confusions (2 %).
 
     Labels do not change; the point is that the model never learns to rely on one generator's layout.
-    keep_lines: only OCR noise (a multi-specimen report's site headers must stay at line starts).
+    kind: one of AUGMENTATIONS, default a random one.
     """
-    kind = "ocr" if keep_lines else rng.choice(["join", "shuffle", "ocr", "join+ocr"])
+    kind = kind or rng.choice(AUGMENTATIONS)
     if "shuffle" in kind:
         sections = [s for s in re.split(r"\n\s*\n", text) if s.strip()]
         rng.shuffle(sections)
@@ -445,8 +449,9 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                     seqs = []
                     for i in idx:  # per-report RNG: the same augmentation after a resume
                         rng = random.Random(f"{cfg['seed']}-{epoch}-{i}")
-                        keep = train[i].site is not None
-                        text = augment_text(train[i].text, rng, keep) if rng.random() < cfg["augment"] else None
+                        text = None
+                        if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
+                            text = augment_text(data.site_text(train[i].text, train[i].site), rng)
                         seqs.append(encode(train[i], cfg, tok, text))
                     ids, mask, spans = collate(seqs, list(label_sets), cfg["pool"], tok.pad_id)
                     y = {t: v[idx] for t, v in y_train.items()}
@@ -601,8 +606,8 @@ def train_main(argv):
         print(f"train_mtl.py: training stopped: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ntrain_mtl.py: interrupted; the last finished optimizer step is saved, continue with "
-              f"the same command plus --resume", file=sys.stderr)
+        print("\ntrain_mtl.py: interrupted; the last finished optimizer step is saved, continue with "
+              "the same command plus --resume", file=sys.stderr)
         return 130
     if cfg["single_task"]:
         write_json({t: data.LABEL_SETS[t] for t in data.TASKS}, os.path.join(out, "label_maps.json"))

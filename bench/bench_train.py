@@ -1,7 +1,7 @@
 """Seconds per optimizer step and peak RSS of our LoRA training step vs transformers + peft, same run.
 
 One step = forward + backward of a micro-batch (2 x 256 tokens) through the LoRA (r 16, alpha 16, dropout 0.05,
-q/k/v/o) model, last-token pooling, the seven heads and the multi-task loss, then one AdamW step. Both sides use
+q/k/v/o) model, last-token pooling (heads.span_pool), the seven heads and the multi-task loss, then one AdamW step. Both sides use
 the same demo checkpoint (SmolLM2-135M-Instruct), the same heads and loss code, the same inputs. Each
 (implementation, precision) pair runs in its own subprocess so that its peak RSS (ru_maxrss, loading included)
 is its own. fp32 = fp32 weights, no autocast; bf16 = bf16 base weights under bf16 autocast, adapters in fp32.
@@ -28,7 +28,7 @@ def build_ours(path, dtype):
     import train_mtl
     cfg = dict(precision="bf16" if dtype == torch.bfloat16 else "fp32",
                quant="bf16" if dtype == torch.bfloat16 else "fp32", model=str(path), adapter="lora",
-               targets="q_proj,k_proj,v_proj,o_proj", r=16, alpha=16, dropout=0.05)
+               targets="q_proj,k_proj,v_proj,o_proj", r=16, alpha=16, dropout=0.05, pool="last")
     model, _ = train_mtl.build_classifier(cfg, data.LABEL_SETS, "cpu")
     return model
 
@@ -38,7 +38,7 @@ def build_reference(path, dtype):
     import data
     import peft
     import transformers
-    from heads import MultiTaskHeads, last_token_pool
+    from heads import MultiTaskHeads, span_pool
     base = transformers.LlamaModel.from_pretrained(path, dtype=dtype)
     base = peft.get_peft_model(base, peft.LoraConfig(r=16, lora_alpha=16, lora_dropout=0.05,
                                                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
@@ -49,9 +49,9 @@ def build_reference(path, dtype):
             self.llama = base
             self.heads = MultiTaskHeads(base.config.hidden_size, data.LABEL_SETS)
 
-        def forward(self, input_ids, attention_mask):
+        def forward(self, input_ids, attention_mask, spans):
             hidden = self.llama(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return self.heads(last_token_pool(hidden, attention_mask))
+            return self.heads(span_pool(hidden, spans))
     return Reference()
 
 
@@ -68,12 +68,13 @@ def worker(impl, precision, steps, warmup, batch, length):
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, model.llama.config.vocab_size, (batch, length), generator=g)
     mask = torch.ones_like(ids)
+    spans = torch.tensor([[(length - 1, length)] * len(data.LABEL_SETS)] * batch)  # last-token pooling
     labels = {t: torch.randint(0, len(c), (batch,), generator=g) for t, c in data.LABEL_SETS.items()}
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(ids, mask)
+            logits = model(ids, mask, spans)
         loss = multitask_cross_entropy(logits, labels)
         loss.backward()
         opt.step()

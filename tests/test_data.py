@@ -3,7 +3,6 @@ import importlib.util
 import json
 import pathlib
 import random
-import re
 import sys
 from collections import Counter
 

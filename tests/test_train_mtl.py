@@ -2,7 +2,6 @@
 outputs, resume == uninterrupted, setup errors, NaN stop, predict mode, the optimizer and schedule."""
 import json
 import math
-import os
 import pathlib
 import random
 import sys
@@ -238,6 +237,21 @@ def test_augment_keeps_the_evidence():
         assert len(out) > 0.8 * len(text)
 
 
+def test_augmented_multi_specimen_record_keeps_its_own_site(tiny_model_dir):
+    """OCR noise may hit a site header ('RlGHT'): the record's own block is augmented, not the whole report."""
+    text = ("SYNOPTIC SUMMARY (LEFT BREAST):\nPrimary tumor (pT): pT2\n\n"
+            "SYNOPTIC SUMMARY (RIGHT BREAST):\nPrimary tumor (pT): pT1c\nHER2 (IHC): 2+\n")
+    rep = data.Report("b1", text, {t: None for t in data.TASKS}, site="RIGHT")
+    cfg = {"max_length": 512, "slicing": "window", "seed": 42}
+    tok = train_mtl.load_tokenizer(tiny_model_dir)
+    block = data.site_text(text, "RIGHT")
+    for kind in train_mtl.AUGMENTATIONS:
+        noisy = train_mtl.augment_text(block, random.Random(0), kind)
+        assert "pT2" not in noisy                                   # the left site's block is not in it
+        got = train_mtl.encode(rep, cfg, tok, noisy)                # no "site 'RIGHT' not found"
+        assert got == data.encode_report(data.Report("b1", noisy, rep.labels), tok, 512)[:2]
+
+
 def test_lora_in_the_top_layers_only(tiny_model_dir, reports_file, tmp_path):
     out = tmp_path / "top"
     assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--lora-layers", "1", "--epochs", "1")) == 0
@@ -305,5 +319,9 @@ def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
     fitted = float(train_mtl.multitask_cross_entropy(
         train_mtl.predict_logits(model, encoded, tok.pad_id, 8, dtype, "cpu"), y, {}))
     assert fitted < 0.5 * zero
+    # what each head pools: its own Hints line (field), the last token (last, the paper), every token (mean)
+    (ids0, spans0), n = encoded[0], len(encoded[0][0])
+    for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
+        assert train_mtl.collate(encoded[:2], data.TASKS, pool, tok.pad_id)[2][0].tolist() == [list(s) for s in want]
     with pytest.raises(ValueError, match="--layers 9"):
         train_mtl.build_classifier(dict(cfg, layers=9), data.LABEL_SETS, "cpu")
