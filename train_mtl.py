@@ -135,15 +135,15 @@ def collate(encoded, tasks, pool, pad_id):
     reads the last token; "mean": every head reads all tokens.
     """
     rows = []
-    for ids, spans in encoded:
-        n = len(ids)
+    for seq, spans in encoded:
+        n = len(seq)
         if pool == "field":
             rows.append([spans[t] for t in tasks])
         elif pool == "last":
             rows.append([(n - 1, n)] * len(tasks))
         else:
             rows.append([(0, n)] * len(tasks))
-    ids, mask = pad_batch([ids for ids, _ in encoded], pad_id)
+    ids, mask = pad_batch([seq for seq, _ in encoded], pad_id)
     return ids, mask, torch.tensor(rows, dtype=torch.long)
 
 
@@ -402,7 +402,10 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
     weighted = [] if cfg["weighted"] == "none" else [t for t in cfg["weighted"].split(",") if t in label_sets]
     y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
     weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
-    val_seqs = encode_all(val, cfg, tok)
+    try:  # every prompt once, up front: a --max-length too short for the fixed blocks stops here
+        train_seqs, val_seqs = encode_all(train, cfg, tok), encode_all(val, cfg, tok)
+    except ValueError as e:
+        raise SetupError(f"cannot start training:\n  - --max-length {cfg['max_length']}: {e}") from None
 
     n_micro = math.ceil(len(train) / cfg["micro_batch"])
     steps_per_epoch = math.ceil(n_micro / cfg["accum"])
@@ -424,7 +427,7 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
         print(f"resumed {out} at optimizer step {state['step']}/{total_steps} (epoch {state['epoch'] + 1})",
               file=sys.stderr)
     else:
-        init_heads(model, encode_all(train, cfg, tok), y_train, weights, cfg, tok.pad_id, dtype, device)
+        init_heads(model, train_seqs, y_train, weights, cfg, tok.pad_id, dtype, device)
 
     def save_checkpoint():
         atomic_save({"trainables": trainable_state(model), "optimizer": optimizer.state_dict(),
@@ -449,10 +452,11 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                     seqs = []
                     for i in idx:  # per-report RNG: the same augmentation after a resume
                         rng = random.Random(f"{cfg['seed']}-{epoch}-{i}")
-                        text = None
                         if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
                             text = augment_text(data.site_text(train[i].text, train[i].site), rng)
-                        seqs.append(encode(train[i], cfg, tok, text))
+                            seqs.append(encode(train[i], cfg, tok, text))
+                        else:
+                            seqs.append(train_seqs[i])
                     ids, mask, spans = collate(seqs, list(label_sets), cfg["pool"], tok.pad_id)
                     y = {t: v[idx] for t, v in y_train.items()}
                     with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
@@ -674,12 +678,22 @@ def predict_main(argv):
         sites = [site for site, _ in data.split_sites(r.text) if site is not None]
         if len(sites) > 1:
             inputs += [(i, site, dataclasses.replace(r, site=site)) for site in sites]
-    seqs = encode_all([rep for _, _, rep in inputs], cfg, tok)
+    try:
+        seqs = encode_all([rep for _, _, rep in inputs], cfg, tok)
+    except ValueError as e:  # the run's max_length cannot hold the fixed blocks (or a site is missing)
+        print(f"train_mtl.py predict: {args.data}: {e}", file=sys.stderr)
+        return 2
     preds = [dict() for _ in inputs]
     for model in models:
         logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device, desc="predict")
         for rec, p in zip(preds, model.heads.predict(logits)):
             rec.update(p)
+    # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task, and
+    # the label is the model's guess from the rest of the text (training never scored a task a report omits)
+    for (_, _, rep), p in zip(inputs, preds):
+        evidence = data.hints(data.site_text(rep.text, rep.site))
+        for task in p:
+            p[task]["evidence"] = evidence.get(task)
     out = [{"id": r.id, "predictions": None} for r in records]
     for (i, site, _), p in zip(inputs, preds):
         if site is None:

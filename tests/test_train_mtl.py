@@ -119,6 +119,9 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
         for task, v in p.items():
             assert v["label"] in data.LABEL_SETS[task]
             assert abs(sum(v["probs"].values()) - 1) < 1e-5
+    assert preds[1]["predictions"]["HER2"]["evidence"] == "3+ positive"   # what the hint rules found ...
+    assert preds[1]["predictions"]["M"]["evidence"] is None               # ... and where they found nothing
+    assert preds[2]["sites"]["LEFT"]["T"]["evidence"] == "pT2"            # a site's own block
 
     # predictions agree with the test predictions written at the end of training
     test = [json.loads(l) for l in open(out / "test_predictions.jsonl")]
@@ -176,6 +179,14 @@ def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsy
 
     assert train_mtl.main(args(tiny_model_dir, str(tmp_path / "missing.jsonl"), out)) == 2
     assert "missing.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_too_short_max_length_stops_before_training(tiny_model_dir, reports_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--max-length", "100")) == 2
+    err = capsys.readouterr().err
+    assert "cannot start training" in err and "--max-length 100" in err and "use at least" in err
+    assert not (out / "checkpoint.pt").exists()
 
 
 def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_model_dir, reports_file, tmp_path, capsys, monkeypatch):
@@ -320,7 +331,7 @@ def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
         train_mtl.predict_logits(model, encoded, tok.pad_id, 8, dtype, "cpu"), y, {}))
     assert fitted < 0.5 * zero
     # what each head pools: its own Hints line (field), the last token (last, the paper), every token (mean)
-    (ids0, spans0), n = encoded[0], len(encoded[0][0])
+    spans0, n = encoded[0][1], len(encoded[0][0])
     for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
         assert train_mtl.collate(encoded[:2], data.TASKS, pool, tok.pad_id)[2][0].tolist() == [list(s) for s in want]
     with pytest.raises(ValueError, match="--layers 9"):
