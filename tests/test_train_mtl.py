@@ -206,6 +206,25 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_model_dir, reports_f
     assert torch.load(out / "checkpoint.pt", weights_only=False)["state"]["step"] == 2
 
 
+def test_out_of_memory_stops_with_step_and_keeps_checkpoint(tiny_model_dir, reports_file, tmp_path, capsys,
+                                                             monkeypatch):
+    out = tmp_path / "run"
+    real = train_mtl.multitask_cross_entropy
+    calls = {"n": 0}
+
+    def exhausted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 8:  # micro-batch 2 of optimizer step 3
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123456789 bytes")
+        return real(*a, **k)
+
+    monkeypatch.setattr(train_mtl, "multitask_cross_entropy", exhausted)
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--head-init", "zero")) == 1
+    err = capsys.readouterr().err
+    assert "out of memory at optimizer step 3" in err and "--micro-batch" in err and "checkpoint" in err
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["state"]["step"] == 2
+
+
 def test_frozen_and_single_task_flags(tiny_model_dir, reports_file, tmp_path):
     frozen = tmp_path / "frozen"
     assert train_mtl.main(args(tiny_model_dir, reports_file, frozen, "--adapter", "frozen", "--epochs", "1")) == 0
