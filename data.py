@@ -584,14 +584,10 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
     return ids, spans, len(b) > room or cap < max(lengths)
 
 
-def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=42, progress=False):
+def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=42):
     """Prompts of all reports -> (list of (ids, spans), number truncated to max_length); prints the count."""
     out, n_trunc = [], 0
-    it = reports
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(reports, desc=f"encode ({mode})", unit="report")
-    for r in it:
+    for r in reports:
         ids, spans, cut = encode_report(r, tokenizer, max_length, mode, k, seed)
         out.append((ids, spans))
         n_trunc += cut

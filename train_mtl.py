@@ -353,6 +353,17 @@ def predict_logits(model, encoded, pad_id, batch, dtype, device, desc=None):
     return {task: lg.float().cpu() for task, lg in model.heads((z - model.z_mean) / model.z_std).items()}
 
 
+def predict_records(models, encoded, pad_id, batch, dtype, device, desc=None):
+    """[{task: {"label", "probs"}}] per encoded report; each task from the model that has its head (one
+    multi-task model, or one model per task for --single-task)."""
+    preds = [dict() for _ in encoded]
+    for model in models:
+        logits = predict_logits(model, encoded, pad_id, batch, dtype, device, desc)
+        for rec, p in zip(preds, model.heads.predict(logits)):
+            rec.update(p)
+    return preds
+
+
 def init_heads(model, encoded, labels, weights, cfg, pad_id, dtype, device):
     """Before any training step: mu, sigma of z over the training reports and, with --head-init probe, heads
     fitted to the frozen model's z (linear probing, then fine-tuning: Kumar et al., ICLR 2022). The adapter's
@@ -591,15 +602,15 @@ def train_main(argv):
     write_json({k: v for k, v in cfg.items()}, cfg_path)
 
     task_groups = [[t] for t in data.TASKS] if cfg["single_task"] else [list(data.TASKS)]
-    summaries, preds = [], [dict() for _ in test]
+    summaries, preds, test_seqs = [], [dict() for _ in test], None
     try:
         for tasks in task_groups:
             label_sets = {t: data.LABEL_SETS[t] for t in tasks}
             sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
             model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
-            seqs = encode_all(test, cfg, tok)
-            logits = predict_logits(model, seqs, tok.pad_id, cfg["eval_batch"], dtype, device, desc="test split")
-            for rec, p in zip(preds, model.heads.predict(logits)):
+            test_seqs = test_seqs or encode_all(test, cfg, tok)  # once, after train_one has checked --max-length
+            for rec, p in zip(preds, predict_records([model], test_seqs, tok.pad_id, cfg["eval_batch"], dtype,
+                                                     device, desc="test split")):
                 rec.update(p)
             summaries.append(summary)
             del model
@@ -683,11 +694,7 @@ def predict_main(argv):
     except ValueError as e:  # the run's max_length cannot hold the fixed blocks (or a site is missing)
         print(f"train_mtl.py predict: {args.data}: {e}", file=sys.stderr)
         return 2
-    preds = [dict() for _ in inputs]
-    for model in models:
-        logits = predict_logits(model, seqs, tok.pad_id, args.batch, dtype, device, desc="predict")
-        for rec, p in zip(preds, model.heads.predict(logits)):
-            rec.update(p)
+    preds = predict_records(models, seqs, tok.pad_id, args.batch, dtype, device, desc="predict")
     # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task, and
     # the label is the model's guess from the rest of the text (training never scored a task a report omits)
     for (_, _, rep), p in zip(inputs, preds):

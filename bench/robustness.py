@@ -42,15 +42,10 @@ def main():
         if kind != "none":
             texts = [train_mtl.augment_text(t, rng, kind) for t in texts]
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
-        encoded = train_mtl.encode_all(reports, cfg, tok)
-        preds = [dict() for _ in reports]
-        for model in models:
-            logits = train_mtl.predict_logits(model, encoded, tok.pad_id, a.batch, dtype, device, desc=kind)
-            for rec, pr in zip(preds, model.heads.predict(logits)):
-                rec.update(pr)
-        records = [{"gold": r.labels, "model": pr, "baseline": data.naive_baseline(r.text)}
-                   for r, pr in zip(reports, preds)]
-        table = evaluate.table_one(records, json.load(open(os.path.join(a.run, "label_maps.json"))))
+        preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch,
+                                          dtype, device, desc=kind)
+        label_sets = json.load(open(os.path.join(a.run, "label_maps.json")))
+        table = evaluate.table_one(train_mtl.test_records(reports, preds, label_sets), label_sets)
         f1 = [table["tasks"][t]["model"]["macro_f1"] for t in data.TASKS]
         avg = lambda key, who: table[key][who]["macro_f1"]
         print(f"{kind:8s} " + " ".join(f"{x:6.3f}" for x in f1) +
