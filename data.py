@@ -427,9 +427,9 @@ HINT_MAX_CHARS = 60
 # estrogen receptor", "Histologic grade III of III"). The hint is then the raw clause around each keyword, every
 # one of them (a history's stage and the current one, a nuclear and a histologic grade): the model decides.
 MENTION_RE = {
-    "T": re.compile(r"\b[yra]{0,2}[pc]T(?:is|[0-4x])", re.I),
-    "N": re.compile(r"\b[yra]{0,2}[pc]N[0-3x]|\blymph nodes?\b", re.I),
-    "M": re.compile(r"\b[yra]{0,2}[pc]M[01x]|\bdistant metasta", re.I),
+    "T": re.compile(r"\b[yra]{0,2}[pc]?T(?:is\b|[0-4x](?!\d))", re.I),  # pT1c, ypT2, cT4, T2; not T10 (a vertebra)
+    "N": re.compile(r"\b[yra]{0,2}[pc]?N[0-3x](?!\d)|\blymph nodes?\b", re.I),
+    "M": re.compile(r"\b[yra]{0,2}[pc]?M[01x](?!\d)|\bdistant metasta", re.I),
     "grade": re.compile(r"\bgrade\b|\bdifferentiated\b", re.I),
     "ER": re.compile(r"\b(?:o?estrogen|ER)\b", re.I),
     "PR": re.compile(r"\b(?:progesterone|P[gR]R?)\b", re.I),
@@ -453,18 +453,43 @@ def _clip(v):
     return "".join(out).strip()[:HINT_MAX_CHARS].strip()
 
 
-def mentions(text, rx):
-    """The sentences around each match of rx, cut to MENTION_CHARS either side, distinct, joined by ' | '."""
+def _parts(clause):
+    """(start, end) of the parts of clause between top-level ',' and ';' (not inside parentheses)."""
+    cuts, depth = [], 0
+    for i, ch in enumerate(clause):
+        depth += (ch == "(") - (ch == ")")
+        if depth <= 0 and ch in ",;":
+            cuts.append(i)
+    return list(zip([0] + [c + 1 for c in cuts], cuts + [len(clause)]))
+
+
+def _names_other_task(part, task):
+    return not MENTION_RE[task].search(part) and any(rx.search(part) for t, rx in MENTION_RE.items() if t != task)
+
+
+def mentions(text, task):
+    """The sentence around each keyword of `task` without its comma-separated parts that name only other tasks
+    ('ER negative, PR negative, HER2 3+' gives HER2 'HER2 3+': a neighbour's 'negative' is not evidence), cut to
+    MENTION_CHARS either side of the keyword; distinct, joined by ' | '."""
     out = []
     stops = [0] + [e.end() for e in _SENTENCE_END.finditer(text)] + [len(text)]
-    for m in rx.finditer(text):
-        start = max(max(i for i in stops if i <= m.start()), m.start() - MENTION_CHARS)
-        end = min(min(i for i in stops if i >= m.end()), m.end() + MENTION_CHARS)
-        while 0 < start < m.start() and text[start - 1].isalnum():   # whole words only
+    for m in MENTION_RE[task].finditer(text):
+        s0 = max(i for i in stops if i <= m.start())
+        sentence, at = text[s0:min(i for i in stops if i >= m.end())], m.start() - s0
+        parts, drop = _parts(sentence), set()
+        for j, (a, b) in enumerate(parts):
+            if not a <= at <= b and _names_other_task(sentence[a:b], task):  # the part and one separator go
+                drop.update(range(a, b + 1) if j + 1 < len(parts) else range(a - 1, b))
+        keep = [i for i in range(len(sentence)) if i not in drop]
+        s = "".join(sentence[i] for i in keep)
+        ms = keep.index(at)
+        me = ms + m.end() - m.start()
+        start, end = max(0, ms - MENTION_CHARS), min(len(s), me + MENTION_CHARS)
+        while 0 < start < ms and s[start - 1].isalnum():   # whole words only
             start += 1
-        while m.end() < end < len(text) and text[end].isalnum():
+        while me < end < len(s) and s[end].isalnum():
             end -= 1
-        clause = " ".join(text[start:end].split()).rstrip(".")
+        clause = " ".join(s[start:end].split()).strip(" ,;").rstrip(".")
         if clause not in out:
             out.append(clause)
         if len(out) == MAX_MENTIONS:
@@ -500,9 +525,9 @@ def hints(text):
             frags.append(v)
     if frags:
         out["HER2"] = ", ".join(frags)
-    for task, rx in MENTION_RE.items():
+    for task in MENTION_RE:
         if task not in out:
-            found = mentions(text, rx)
+            found = mentions(text, task)
             if found:
                 out[task] = found
     return out

@@ -216,7 +216,7 @@ def format_compare(runs):
     cfg = lambda x, k: x["config"].get(k)
     block("Table II: adaptation strategies (multi-task, window slicing)",
           [x for x in s if not cfg(x, "single_task") and cfg(x, "slicing") == "window"],
-          lambda x: {"lora": "LoRA", "ia3": "(IA)^3", "frozen": "Frozen (Head)"}[cfg(x, "adapter")] + f" [{os.path.basename(x['run'])}]")
+          lambda x: {"lora": "LoRA", "ia3": "(IA)^3", "prefix": "Prefix Tuning", "frozen": "Frozen (Head)"}[cfg(x, "adapter")] + f" [{os.path.basename(x['run'])}]")
     tasks = [t for t in TASK_NAMES if any(t in x["table"]["averaged_tasks"] for x in s)]
     block("Table III: multi-task vs single-task (LoRA, window slicing); per-task macro F1 on the right",
           [x for x in s if cfg(x, "adapter") == "lora" and cfg(x, "slicing") == "window"],

@@ -170,13 +170,16 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, attn_mask, is_causal):
+    def forward(self, x, cos, sin, attn_mask, is_causal, prefix=None):
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hd)
         k = self.k_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, n_kv, T, hd)
         v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, n_kv, T, hd)
         cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, hd)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if prefix is not None:  # prefix tuning: P learned keys and values in front, unrotated (they have no position)
+            pk, pv = (p.to(k.dtype).expand(B, -1, -1, -1) for p in prefix)  # (B, n_kv, P, hd)
+            k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)  # (B, n_kv, P + T, hd)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                            dropout_p=self.cfg.attention_dropout if self.training else 0.0,
                                            enable_gqa=self.n_kv != self.n_heads)  # (B, nh, T, hd)
@@ -204,8 +207,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, attn_mask, is_causal):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, is_causal)
+    def forward(self, x, cos, sin, attn_mask, is_causal, prefix=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, is_causal, prefix)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -234,6 +237,7 @@ class Llama(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.lm_head = None if cfg.tie_word_embeddings else nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+        self.prefix = None  # prefix tuning (lora.inject_prefix): a module returning each block's learned (k, v)
 
     def forward(self, input_ids, attention_mask=None, mask="causal", logits=False):
         """input_ids (B, T); attention_mask (B, T) 1 = token, 0 = pad. Returns hidden (B, T, D) [, logits]."""
@@ -247,10 +251,19 @@ class Llama(nn.Module):
         else:  # no padding: let SDPA use its fast causal / unmasked kernels
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
             attn_mask, is_causal = None, mask == "causal"
+        kv = None if self.prefix is None else self.prefix()  # (2 L, n_kv, P, hd): block i's k, v at 2i, 2i + 1
+        if kv is not None:  # every token may attend to the P prefix slots; the fast kernels no longer apply
+            # the report sits at positions P, P + 1, ... after the virtual tokens, as in PEFT: a prefix key is never
+            # rotated, so q . k_prefix depends on the query's absolute position, and a trained prefix on this offset
+            position_ids = position_ids + kv.shape[2]
+            if attn_mask is None:
+                attn_mask = build_attn_mask(torch.ones(B, T, dtype=torch.long, device=input_ids.device), mask)
+            attn_mask = torch.cat([attn_mask.new_ones(B, 1, T, kv.shape[2]), attn_mask], dim=-1)  # (B, 1, T, P + T)
+            is_causal = False
         h = self.embed_tokens(input_ids)  # (B, T, D)
         cos, sin = rope_cos_sin(self.inv_freq, position_ids, h.dtype)
-        for layer in self.layers:
-            h = layer(h, cos, sin, attn_mask, is_causal)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, attn_mask, is_causal, None if kv is None else kv[2 * i:2 * i + 2])
         h = self.norm(h)
         if not logits:
             return h

@@ -6,6 +6,8 @@ LoRA (Hu et al. 2021) written out by hand, over a frozen 16/32-bit nn.Linear or 
 Only A and B train. Adapters are saved and loaded in the PEFT file format (adapter_config.json +
 adapter_model.safetensors with PEFT's key names), so an adapter trained here loads in
 peft.PeftModel.from_pretrained and the reverse. Nothing here imports peft.
+
+The MTL paper's other adapters (Table II) follow, in the same file format: (IA)^3 vectors and prefix tuning.
 """
 
 import json
@@ -355,3 +357,80 @@ def load_ia3(model, adapter_dir):
             m.ia3_l.copy_(value)
         m.ia3_l.requires_grad_(True)
     return list(vectors)
+
+# -----------------------------------------------------------------------------
+# Prefix tuning (Li & Liang 2021), the MTL paper's third adapter ablation (Table II, L_p = 32 virtual tokens): every
+# block attends to P learned key/value vectors in front of the input, as if the report had been preceded by P tokens
+# whose cached keys and values are free parameters.
+#
+#     Attention_i(x) = softmax(q [P_k,i ; k]^T / sqrt(d)) [P_v,i ; v]       P_k,i, P_v,i: (n_kv, P, hd) per block i
+#
+# Stored in PEFT's layout, one (P, 2 L n_kv hd) table ("prompt_embeddings", PEFT's PrefixEncoder without projection),
+# so the file loads in peft as PREFIX_TUNING. PEFT sizes it by the key/value width, n_kv hd: on Llama-3-8B that is
+# 32 x 32 blocks x 2 x 1,024 = 2,097,152 parameters. The paper's Table II lists 213,012 - 81,940 = 131,072
+# = 32 x 4,096, one model-width vector per virtual token: the size of prompt tuning rather than of prefix tuning.
+
+class PrefixTuning(nn.Module):
+    """P learned keys and values for each of L blocks; called with no input, returns them as (2 L, n_kv, P, hd)."""
+
+    def __init__(self, n_layers, n_kv, head_dim, num_virtual_tokens=32, dtype=torch.float32, device=None):
+        super().__init__()
+        self.shape = (num_virtual_tokens, 2 * n_layers, n_kv, head_dim)
+        # N(0, 1) like PEFT's nn.Embedding default: each prefix key has the norm of a typical unit-variance key
+        self.prompt_embeddings = nn.Parameter(torch.randn(num_virtual_tokens, 2 * n_layers * n_kv * head_dim,
+                                                          dtype=dtype, device=device))
+
+    def forward(self):
+        return self.prompt_embeddings.view(self.shape).permute(1, 2, 0, 3)  # (P, 2L, n_kv, hd) -> (2L, n_kv, P, hd)
+
+
+def inject_prefix(model, num_virtual_tokens=32):
+    """Freeze every parameter of our Llama and give it a trainable prefix (model.prefix). Returns the prefix."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    cfg, device = model.config, model.embed_tokens.weight.device
+    model.prefix = PrefixTuning(len(model.layers), cfg.num_key_value_heads, cfg.head_dim, num_virtual_tokens,
+                                device=device)
+    return model.prefix
+
+
+def save_prefix(model, out_dir, base_model_name_or_path=None):
+    """Write adapter_config.json + adapter_model.safetensors as peft's PrefixTuning save_pretrained does."""
+    if model.prefix is None:
+        raise ValueError("save_prefix: the model has no prefix (lora.inject_prefix)")
+    P, two_L, n_kv, hd = model.prefix.shape
+    config = {
+        "peft_type": "PREFIX_TUNING", "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": None if base_model_name_or_path is None else str(base_model_name_or_path),
+        "num_virtual_tokens": P, "num_layers": two_L // 2, "num_attention_heads": n_kv, "token_dim": n_kv * hd,
+        "encoder_hidden_size": n_kv * hd, "num_transformer_submodules": 1, "prefix_projection": False,
+        "init_weights": None, "modules_to_save": None, "inference_mode": True, "revision": None,
+    }
+    _write_peft(out_dir, config, {"prompt_embeddings": model.prefix.prompt_embeddings.detach().contiguous().cpu()})
+
+
+def load_prefix(model, adapter_dir):
+    """Read a peft PREFIX_TUNING adapter (without projection) into our Llama as model.prefix, freezing the rest."""
+    path = os.path.join(adapter_dir, CONFIG_NAME)
+    with open(path) as f:
+        config = json.load(f)
+    if config.get("peft_type") != "PREFIX_TUNING":
+        raise ValueError(f"{path}: field 'peft_type' = {config.get('peft_type')!r}, load_prefix needs 'PREFIX_TUNING'")
+    if config.get("prefix_projection"):
+        raise ValueError(f"{path}: field 'prefix_projection' = true is not supported (its MLP is not saved by peft)")
+    cfg = model.config
+    for field, need in (("num_layers", len(model.layers)), ("num_attention_heads", cfg.num_key_value_heads),
+                        ("token_dim", cfg.num_key_value_heads * cfg.head_dim)):
+        if config.get(field) != need:
+            raise ValueError(f"{path}: field {field!r} = {config.get(field)!r}, this model needs {need}")
+    prefix = inject_prefix(model, config["num_virtual_tokens"])
+    weights_path = os.path.join(adapter_dir, WEIGHTS_NAME)
+    state = load_file(weights_path)
+    if set(state) != {"prompt_embeddings"}:
+        raise ValueError(f"{weights_path}: keys {sorted(state)}, a prefix adapter has only 'prompt_embeddings'")
+    if state["prompt_embeddings"].shape != prefix.prompt_embeddings.shape:
+        raise ValueError(f"{weights_path}: prompt_embeddings has shape {tuple(state['prompt_embeddings'].shape)}, "
+                         f"this model needs {tuple(prefix.prompt_embeddings.shape)}")
+    with torch.no_grad():
+        prefix.prompt_embeddings.copy_(state["prompt_embeddings"])
+    return prefix

@@ -13,7 +13,7 @@ HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with two departure
     python train_mtl.py --data reports.jsonl --resume              # continue an interrupted run
     python train_mtl.py predict --run runs/mtl --data new.jsonl    # structured JSON for unlabeled reports
 
-Ablations of the paper are flags: --adapter lora|ia3|frozen (Table II), --single-task (Table III),
+Ablations of the paper are flags: --adapter lora|ia3|prefix|frozen (Table II), --single-task (Table III),
 --slicing window|full|random (Table IV); evaluate.py --compare prints the tables.
 """
 
@@ -35,7 +35,8 @@ import data
 import evaluate
 from heads import MultiTaskHeads, span_pool
 from llama import load_model, load_tokenizer, pad_batch, resolve_model
-from lora import inject_ia3, inject_lora, load_adapter, load_ia3, save_adapter, save_ia3
+from lora import inject_ia3, inject_lora, inject_prefix, load_adapter, load_ia3, load_prefix, save_adapter, save_ia3, \
+    save_prefix
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
 CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, optimizer, scheduler, RNG, position
@@ -56,8 +57,10 @@ def train_parser():
     p.add_argument("--out", default="runs/mtl", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     # adaptation (paper: LoRA r 16, alpha 16, dropout 0.05 on W_q, W_k, W_v, W_o)
-    p.add_argument("--adapter", choices=["lora", "ia3", "frozen"], default="lora",
-                   help="lora; ia3: (IA)^3 vectors on k, v, down; frozen: heads only (Table II's 'Frozen (Head)')")
+    p.add_argument("--adapter", choices=["lora", "ia3", "prefix", "frozen"], default="lora",
+                   help="lora; ia3: (IA)^3 vectors on k, v, down; prefix: prefix tuning, --virtual-tokens learned keys "
+                        "and values in every block; frozen: heads only (Table II's 'Frozen (Head)')")
+    p.add_argument("--virtual-tokens", type=int, default=32, help="prefix tuning's L_p (paper: 32)")
     p.add_argument("--r", type=int, default=16)
     p.add_argument("--alpha", type=float, default=16)
     p.add_argument("--dropout", type=float, default=0.05)
@@ -216,7 +219,7 @@ def compute_dtype(precision, device):
 
 
 def build_classifier(cfg, label_sets, device):
-    """Load the frozen base (NF4 / bf16 / fp32), add LoRA or (IA)^3 unless --adapter frozen, add fresh heads."""
+    """Load the frozen base (NF4 / bf16 / fp32), add LoRA, (IA)^3 or a prefix unless --adapter frozen, add heads."""
     dtype = compute_dtype(cfg["precision"], device)
     weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg["quant"]]
     llama = load_model(cfg["model"], dtype=weights, quant="nf4" if cfg["quant"] == "nf4" else None, device=device)
@@ -232,6 +235,10 @@ def build_classifier(cfg, label_sets, device):
                     alpha=cfg["alpha"], dropout=cfg["dropout"])
     elif cfg["adapter"] == "ia3":
         inject_ia3(llama.layers[len(llama.layers) - n:])
+    elif cfg["adapter"] == "prefix":
+        if cfg.get("lora_layers"):
+            raise ValueError("--lora-layers applies to lora and ia3; a prefix reaches every block")
+        inject_prefix(llama, cfg.get("virtual_tokens", 32))
     return Classifier(llama, label_sets, cfg["pool"]).to(device), dtype
 
 
@@ -538,6 +545,8 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
                         "layers_pattern": "layers"}, path)
     elif cfg["adapter"] == "ia3":
         save_ia3(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
+    elif cfg["adapter"] == "prefix":
+        save_prefix(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
     from safetensors.torch import save_file
     head_state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("llama.")}
     save_file(head_state, os.path.join(out, "heads.safetensors"))  # heads.<task>.weight/bias, z_mean, z_std
@@ -663,6 +672,8 @@ def load_run(run):
             load_adapter(model.llama, os.path.join(sub, "adapter"))
         elif cfg["adapter"] == "ia3":
             load_ia3(model.llama, os.path.join(sub, "adapter"))
+        elif cfg["adapter"] == "prefix":
+            load_prefix(model.llama, os.path.join(sub, "adapter"))
         from safetensors.torch import load_file
         missing, unexpected = model.load_state_dict(load_file(os.path.join(sub, "heads.safetensors")), strict=False)
         missing = [k for k in missing if not k.startswith("llama.")]

@@ -179,6 +179,23 @@ def test_hard_heterogeneous_narrative():
     assert _in_slice(text, "pT1c pN0")
 
 
+def test_mention_keeps_a_neighbours_value_out():
+    """A one-sentence marker list: each task's mention drops the comma-separated parts that name only other
+    tasks, so HER2's hint does not carry ER's and PR's 'negative'; parts naming no task stay (the 0/3 count)."""
+    h = data.hints("Estrogen receptor negative, progesterone receptor negative, HER2 3+ by immunohistochemistry.")
+    assert h == {"ER": "Estrogen receptor negative", "PR": "progesterone receptor negative",
+                 "HER2": "HER2 3+ by immunohistochemistry"}
+    h = data.hints("Sentinel: 3 axillary lymph node(s), no metastatic carcinoma identified (0/3).")
+    assert h["N"] == "Sentinel: 3 axillary lymph node(s), no metastatic carcinoma identified (0/3)"
+    h = data.hints("History: carcinoma (as reported): invasive ductal carcinoma, grade 3, pT1a; re-excised.")
+    assert h["T"] == "(as reported): invasive ductal carcinoma, pT1a; re-excised"  # its sentence kept, grade 3 not
+
+
+def test_mention_finds_stages_without_prefix():
+    h = data.hints("Liver, core biopsy: metastatic carcinoma. Clinical stage cT4 N2 M1\nBone scan: T10 vertebra.")
+    assert h["T"] == h["N"] == h["M"] == "Clinical stage cT4 N2 M1"  # not the T10 vertebra
+
+
 # ---------------------------------------------------------------- validation: every problem, its line and field
 
 def test_validation_reports_every_bad_line(tmp_path):

@@ -311,18 +311,22 @@ def test_qlora_nf4_base_with_bf16_compute(tiny_model_dir, reports_file, tmp_path
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
 
 
-def test_ia3_adapter_flag(tiny_model_dir, reports_file, tmp_path):
-    """--adapter ia3 (Table II): only the (IA)^3 vectors and heads train; the adapter is peft's IA3 format."""
-    out = tmp_path / "ia3"
-    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", "ia3", "--epochs", "1")) == 0
+@pytest.mark.parametrize("adapter, flags, n_adapter, peft_name", [
+    ("ia3", [], 2 * (16 + 16 + 64), "ia3_l"),  # per layer: k (d_kv), v (d_kv), down (its input); 2 layers
+    ("prefix", ["--virtual-tokens", "4"], 4 * 2 * 2 * 16, "prompt_encoder"),  # P x (2 layers x k, v x d_kv)
+])
+def test_other_adapter_flags(tiny_model_dir, reports_file, tmp_path, adapter, flags, n_adapter, peft_name):
+    """--adapter ia3 / prefix (Table II): only the adapter and heads train; the adapter is in peft's format and
+    predict reloads it."""
+    out = tmp_path / adapter
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", adapter, "--epochs", "1", *flags)) == 0
     C = sum(len(v) for v in data.LABEL_SETS.values())
-    vectors = 2 * (16 + 16 + 64)  # per layer: k (d_kv), v (d_kv), down (its input, intermediate); 2 layers
-    assert json.loads((out / "metrics.json").read_text())["trainable_params"] == vectors + 32 * C + C
+    assert json.loads((out / "metrics.json").read_text())["trainable_params"] == n_adapter + 32 * C + C
     from peft import PeftModel
     from transformers import LlamaForCausalLM
     peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(tiny_model_dir), str(out / "adapter"))
-    assert sum(p.numel() for n, p in peft_model.named_parameters() if "ia3_l" in n) == vectors
-    # predict reloads the vectors: it reproduces the test predictions written at the end of training
+    assert sum(p.numel() for n, p in peft_model.named_parameters() if peft_name in n) == n_adapter
+    # predict reloads the adapter: it reproduces the test predictions written at the end of training
     test = [json.loads(l) for l in open(out / "test_predictions.jsonl")][:3]
     texts = {r["id"]: r["text"] for r in make_reports(30)}
     again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test], tmp_path / "again.jsonl")
