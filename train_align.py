@@ -2,7 +2,7 @@
 The staged embedder of the alignment paper: LLM2Vec's three stages over a bidirectional Llama.
 
     python train_align.py --data examples/pairs.jsonl --stages 1,2,3 --out runs/align
-    python train_align.py --out runs/align --embed examples/pairs.jsonl --embed_stages 0,1,2,3
+    python train_align.py --out runs/align --embed examples/pairs.jsonl --embed-stages 0,1,2,3
 
 Stage 1 MNTP and stage 2 SimCSE use the radiology and pathology texts unpaired; stage 3 pulls each radiology
 report towards its matched pathology report (supervised contrastive). Each stage trains a fresh LoRA over the
@@ -34,11 +34,11 @@ The alignment paper does not say where it departs from this recipe; our defaults
     once before training like DPR's BM25 negatives. This uses no label, so the probes of evaluate.py are not
     fed the answers. On examples/pairs.jsonl 99% of these negatives share the pair's tumour type: they teach
     patient-level matching (site, size, age), while the in-batch negatives mostly differ in type.
-    --hard_negatives type instead draws a pathology report of a different tumour type (uses the tumor_type
+    --hard-negatives type instead draws a pathology report of a different tumour type (uses the tumor_type
     label, which the probe then predicts: a leak, for ablation only); none = in-batch negatives only.
   - the learning rate decays linearly to 0 over --steps (the Trainer planned its decay over 3 epochs and was
     stopped at 1000 steps); batch sizes and step counts are flags because a CPU cannot run the paper's.
-  - --lora_layers N (default 0 = all layers, as LLM2Vec) puts the LoRA on the last N layers only, so the
+  - --lora-layers N (default 0 = all layers, as LLM2Vec) puts the LoRA on the last N layers only, so the
     backward pass stops there: a CPU demo shortcut, not part of the recipe.
 """
 
@@ -106,7 +106,7 @@ def mask_token_id(tok, mask_token):
     """LLM2Vec's "blank" mask token for Llama-3: the ordinary token "_", which must be one token."""
     ids = tok.encode(mask_token, add_bos=False)
     if len(ids) != 1:
-        raise ValueError(f"--mask_token {mask_token!r} is {len(ids)} tokens for this tokenizer; need exactly 1")
+        raise ValueError(f"--mask-token {mask_token!r} is {len(ids)} tokens for this tokenizer; need exactly 1")
     return ids[0]
 
 # -----------------------------------------------------------------------------
@@ -166,15 +166,15 @@ def hard_negatives(pairs, how, seed=42):
         rng = np.random.default_rng(seed)
         types = [(p.labels or {}).get("tumor_type") for p in pairs]
         if any(t is None for t in types):
-            raise ValueError("--hard_negatives type: every pair needs labels.tumor_type")
+            raise ValueError("--hard-negatives type: every pair needs labels.tumor_type")
         out = []
         for t in types:
             others = [j for j, u in enumerate(types) if u != t]
             if not others:
-                raise ValueError("--hard_negatives type: all pairs have the same tumor_type")
+                raise ValueError("--hard-negatives type: all pairs have the same tumor_type")
             out.append(int(rng.choice(others)))
         return out
-    raise ValueError(f"--hard_negatives must be tfidf, type or none, got {how!r}")
+    raise ValueError(f"--hard-negatives must be tfidf, type or none, got {how!r}")
 
 
 def stage_examples(stage, pairs, s):
@@ -322,7 +322,7 @@ def set_attention_dropout(model, p):
 
 
 def inject_stage_lora(model, s):
-    """A fresh LoRA on every layer (LLM2Vec), or on the last --lora_layers only: a CPU shortcut, since then the
+    """A fresh LoRA on every layer (LLM2Vec), or on the last --lora-layers only: a CPU shortcut, since then the
     backward pass stops at the first adapted layer."""
     for p in model.parameters():  # the base, embeddings and LM head stay frozen
         p.requires_grad_(False)
@@ -428,8 +428,8 @@ def save_embeddings(path, ids, X):
 
 
 def run_embed(args, tok, base):
-    """Embed --embed for each of --embed_stages, merging the stages in one after another."""
-    records = data.read_texts(args.embed, args.field)
+    """Embed --embed for each of --embed-stages, merging the stages in one after another."""
+    records = data.read_texts(args.embed, args.field, skip_bad=args.skip_bad)
     ids, texts = [r.id for r in records], [r.text for r in records]
     if args.embed_limit:
         ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
@@ -483,6 +483,7 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", help="pairs.jsonl: id, radiology, pathology, labels")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad lines of --data / --embed (listed)")
     p.add_argument("--stages", help="stages to train, e.g. 1,2,3 or 3 (needs stages 1-2 in --out); "
                                     "default 1,2,3, or none when --embed is given")
     p.add_argument("--out", required=True, help="run directory: stage1/ stage2/ stage3/ embeddings/")
@@ -491,37 +492,38 @@ def build_parser():
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast compute")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=42)
+    # flags are spelled with dashes like train_mtl.py's; the underscore spelling of LLM2Vec's config keys also works
     g = p.add_argument_group("optimisation (one value, or three for stages 1,2,3; LLM2Vec's values)")
     g.add_argument("--steps", default=STEPS)
-    g.add_argument("--batch_size", default=BATCH_SIZE)
+    g.add_argument("--batch-size", "--batch_size", default=BATCH_SIZE)
     g.add_argument("--lr", default=LEARNING_RATE)
-    g.add_argument("--max_length", default=MAX_LENGTH)
+    g.add_argument("--max-length", "--max_length", default=MAX_LENGTH)
     g.add_argument("--warmup", default=WARMUP)
-    g.add_argument("--weight_decay", type=float, default=0.0)
-    g.add_argument("--max_grad_norm", type=float, default=1.0)
-    g.add_argument("--save_every", type=int, default=50, help="checkpoint every N steps (Ctrl-C also saves)")
+    g.add_argument("--weight-decay", "--weight_decay", type=float, default=0.0)
+    g.add_argument("--max-grad-norm", "--max_grad_norm", type=float, default=1.0)
+    g.add_argument("--save-every", "--save_every", type=int, default=50, help="checkpoint every N steps (Ctrl-C also saves)")
     g = p.add_argument_group("LoRA and objectives")
-    g.add_argument("--lora_r", type=int, default=16)
-    g.add_argument("--lora_alpha", type=float, default=32)
-    g.add_argument("--lora_dropout", type=float, default=0.05)
-    g.add_argument("--lora_targets", default=LORA_TARGETS)
-    g.add_argument("--lora_layers", type=int, default=0, help="LoRA on the last N layers only (0 = all, LLM2Vec)")
-    g.add_argument("--mask_token", default="_", help="MNTP mask token (Llama-3 has none)")
-    g.add_argument("--mask_prob", type=float, default=0.2, help="MNTP masking probability")
-    g.add_argument("--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
-    g.add_argument("--simcse_temperature", type=float, default=0.05, help="cos * 20")
-    g.add_argument("--supervised_temperature", type=float, default=0.02, help="cos * 50")
-    g.add_argument("--hard_negatives", default="tfidf", choices=["tfidf", "type", "none"])
+    g.add_argument("--lora-r", "--lora_r", type=int, default=16)
+    g.add_argument("--lora-alpha", "--lora_alpha", type=float, default=32)
+    g.add_argument("--lora-dropout", "--lora_dropout", type=float, default=0.05)
+    g.add_argument("--lora-targets", "--lora_targets", default=LORA_TARGETS)
+    g.add_argument("--lora-layers", "--lora_layers", type=int, default=0, help="LoRA on the last N layers only (0 = all, LLM2Vec)")
+    g.add_argument("--mask-token", "--mask_token", default="_", help="MNTP mask token (Llama-3 has none)")
+    g.add_argument("--mask-prob", "--mask_prob", type=float, default=0.2, help="MNTP masking probability")
+    g.add_argument("--simcse-dropout", "--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
+    g.add_argument("--simcse-temperature", "--simcse_temperature", type=float, default=0.05, help="cos * 20")
+    g.add_argument("--supervised-temperature", "--supervised_temperature", type=float, default=0.02, help="cos * 50")
+    g.add_argument("--hard-negatives", "--hard_negatives", default="tfidf", choices=["tfidf", "type", "none"])
     g.add_argument("--instruction", default=INSTRUCTION,
                    help="stage 3 / --embed: prefix of radiology texts, attended to but not pooled")
     g = p.add_argument_group("embedding")
     g.add_argument("--embed", help="JSONL corpus to embed (one record per line with id and --field)")
     g.add_argument("--field", default="radiology", help="the text field of --embed")
-    g.add_argument("--embed_stages", default="0,1,2,3", help="stages to embed with (0 = untouched model)")
-    g.add_argument("--emb_dir", help="where stageK.npy go (default OUT/embeddings)")
-    g.add_argument("--embed_max_length", type=int, default=512)
-    g.add_argument("--embed_batch_size", type=int, default=16)
-    g.add_argument("--embed_limit", type=int, default=0, help="embed only the first N records (0 = all)")
+    g.add_argument("--embed-stages", "--embed_stages", default="0,1,2,3", help="stages to embed with (0 = untouched model)")
+    g.add_argument("--emb-dir", "--emb_dir", help="where stageK.npy go (default OUT/embeddings)")
+    g.add_argument("--embed-max-length", "--embed_max_length", type=int, default=512)
+    g.add_argument("--embed-batch-size", "--embed_batch_size", type=int, default=16)
+    g.add_argument("--embed-limit", "--embed_limit", type=int, default=0, help="embed only the first N records (0 = all)")
     return p
 
 
@@ -540,7 +542,7 @@ def main(argv=None):
     if stages:
         if not args.data:
             raise SystemExit("--data is required to train")
-        pairs = data.read_pairs(args.data)
+        pairs = data.read_pairs(args.data, skip_bad=args.skip_bad)
         model = load_stage_model(args.out, stages[0] - 1, base, dtype=getattr(torch, args.dtype), device=args.device)
         for stage in stages:
             s = stage_settings(args, stage, tok)

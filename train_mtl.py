@@ -51,6 +51,7 @@ STOP_AFTER_STEP = None         # tests: behave as if Ctrl-C arrived right after 
 def train_parser():
     p = argparse.ArgumentParser(description="Train the multi-task (Q)LoRA report classifier (MTL paper).")
     p.add_argument("--data", required=True, help="reports.jsonl: {id, text, labels: {T, N, M, grade, ER, PR, HER2}}")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad lines of --data (listed), do not stop")
     p.add_argument("--model", default=None, help="HF-layout Llama dir (default: the SmolLM2-135M demo model)")
     p.add_argument("--quant", choices=["nf4", "bf16", "fp32"], default="nf4",
                    help="frozen base weights: 4-bit NF4 (QLoRA, paper), bf16 or fp32")
@@ -110,6 +111,7 @@ def predict_parser():
                                 description="Label new reports with a trained run: one JSON record per report.")
     p.add_argument("--run", required=True, help="output directory of a training run")
     p.add_argument("--data", required=True, help="jsonl with {id, text} (labels are not needed)")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (listed) instead of stopping")
     p.add_argument("--out", default=None, help="output jsonl (default: stdout)")
     p.add_argument("--batch", type=int, default=8)
     return p
@@ -309,7 +311,7 @@ def check_inputs(cfg):
         problems.append(f"--data {cfg['data']}: no such file")
     else:
         try:
-            reports = data.read_reports(cfg["data"])
+            reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
         except Exception as e:  # data.DataError lists every bad line
             problems.append(f"--data {cfg['data']}: {e}")
     if reports is not None:
@@ -686,7 +688,7 @@ def load_run(run):
 def predict_main(argv):
     args = predict_parser().parse_args(argv)
     try:
-        records = data.read_texts(args.data)
+        records = data.read_texts(args.data, skip_bad=args.skip_bad)
     except (data.DataError, OSError) as e:
         print(f"train_mtl.py predict: {e}", file=sys.stderr)
         return 2

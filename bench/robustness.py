@@ -33,7 +33,8 @@ def main():
     a = p.parse_args()
     cfg, models, dtype, device = train_mtl.load_run(a.run)
     tok = load_tokenizer(cfg["model"])
-    _, _, test = data.stratified_split(data.read_reports(cfg["data"]), seed=cfg["seed"])
+    reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
+    _, _, test = data.stratified_split(reports, seed=cfg["seed"])
     print(f"{a.run}: {len(test)} test reports; macro F1 per task, then the averages (model | baseline)")
     print(f"{'kind':8s} " + " ".join(f"{t:>6s}" for t in data.TASKS) + "  | all tasks    | paper's six")
     for kind in a.kinds.split(","):

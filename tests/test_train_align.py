@@ -62,7 +62,7 @@ def fresh(tiny):
 
 def cli(tiny, out, *extra):
     train_align.main(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out", str(out), "--no-bf16",
-                      "--batch_size", "4", "--max_length", "32", "--lr", "1e-3", "--warmup", "0", *extra])
+                      "--batch-size", "4", "--max-length", "32", "--lr", "1e-3", "--warmup", "0", *extra])
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])
@@ -156,7 +156,7 @@ def test_rerun_one_stage_and_embed_every_stage(tiny, tmp_path):
     from safetensors.torch import load_file
     assert {k.split(".")[4] for k in load_file(tmp_path / "stage1" / lora.WEIGHTS_NAME)} == {"1"}  # last layer only
     out = tmp_path / "embeddings"
-    train_align.main(["--out", str(tmp_path), "--embed", str(tiny[1]), "--embed_stages", "0,1,2,3",
+    train_align.main(["--out", str(tmp_path), "--embed", str(tiny[1]), "--embed-stages", "0,1,2,3",
                       "--embed_max_length", "32", "--embed_limit", "20", "--no-bf16"])  # base from stage1/stage.json
     ids = [f"p{i}" for i in range(20)]
     X = {k: np.load(out / f"stage{k}.npy") for k in range(4)}

@@ -181,6 +181,24 @@ def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsy
     assert "missing.jsonl: no such file" in capsys.readouterr().err
 
 
+def test_skip_bad_leaves_bad_lines_out_and_lists_them(tiny_model_dir, tmp_path, capsys):
+    """The DataError message offers --skip-bad; train and predict take it."""
+    bad = make_reports(30)
+    bad[3]["text"] = ""
+    bad_file = write_jsonl(bad, tmp_path / "bad.jsonl")
+    out = tmp_path / "run"
+    assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--epochs", "1")) == 2
+    assert "pass --skip-bad" in capsys.readouterr().err
+    assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--epochs", "1", "--skip-bad")) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 bad line(s) of 30" in err and "bad.jsonl:4" in err
+    preds = tmp_path / "p.jsonl"
+    assert train_mtl.main(["predict", "--run", str(out), "--data", bad_file, "--out", str(preds)]) == 2
+    assert train_mtl.main(["predict", "--run", str(out), "--data", bad_file, "--out", str(preds), "--skip-bad"]) == 0
+    ids = {json.loads(l)["id"] for l in open(preds)}
+    assert bad[3]["id"] not in ids and bad[4]["id"] in ids
+
+
 def test_too_short_max_length_stops_before_training(tiny_model_dir, reports_file, tmp_path, capsys):
     out = tmp_path / "run"
     assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--max-length", "100")) == 2
