@@ -238,8 +238,6 @@ def build_classifier(cfg, label_sets, device):
     elif cfg["adapter"] == "ia3":
         inject_ia3(llama.layers[len(llama.layers) - n:])
     elif cfg["adapter"] == "prefix":
-        if cfg.get("lora_layers"):
-            raise ValueError("--lora-layers applies to lora and ia3; a prefix reaches every block")
         inject_prefix(llama, cfg.get("virtual_tokens", 32))
     return Classifier(llama, label_sets, cfg["pool"]).to(device), dtype
 
@@ -329,6 +327,8 @@ def check_inputs(cfg):
         problems.append(f"--model {cfg['model'] or '(demo model)'}: {e}")
     if cfg["micro_batch"] < 1 or cfg["accum"] < 1 or cfg["epochs"] < 1 or cfg["max_length"] < 16:
         problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
+    if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
+        problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
     if problems:
         raise SetupError("cannot start training:\n  - " + "\n  - ".join(problems))
     return reports, str(model_dir)
