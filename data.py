@@ -1,5 +1,6 @@
 """Reports in, model inputs out: reading and checking the JSONL files, canonical labels, window slicing,
-the four-block prompt with its hint engine, the stratified split, label tensors and the naive regex baseline (padding: llama.pad_batch).
+the four-block prompt with its hint engine, the stratified split, label tensors and the naive regex baseline
+(padding is llama.pad_batch).
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs

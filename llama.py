@@ -254,7 +254,7 @@ class Llama(nn.Module):
         kv = None if self.prefix is None else self.prefix()  # (2 L, n_kv, P, hd): block i's k, v at 2i, 2i + 1
         if kv is not None:  # every token may attend to the P prefix slots; the fast kernels no longer apply
             # the report sits at positions P, P + 1, ... after the virtual tokens, as in PEFT: a prefix key is never
-            # rotated, so q . k_prefix depends on the query's absolute position, and a trained prefix on this offset
+            # rotated, so q . k_prefix depends on the query's absolute position and a trained prefix relies on this offset
             position_ids = position_ids + kv.shape[2]
             if attn_mask is None:
                 attn_mask = build_attn_mask(torch.ones(B, T, dtype=torch.long, device=input_ids.device), mask)

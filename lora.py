@@ -146,7 +146,8 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
     """Write adapter_config.json + adapter_model.safetensors as peft's LoraModel.save_pretrained does.
 
     `model` is our Llama (module names like layers.0.self_attn.q_proj); keys are written for a PEFT model over
-    LlamaForCausalLM, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight.
+    LlamaForCausalLM, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight. A LoRA on some blocks
+    only (--lora-layers) is recorded as PEFT's layers_to_transform, so PEFT wraps those blocks and no others.
     """
     modules = lora_modules(model)
     if not modules:
@@ -157,6 +158,9 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
     if any(m.merged for m in modules.values()):
         raise ValueError("save_adapter: unmerge_lora(model) first (merged weights would be counted twice on load)")
     (r, alpha, dropout), = settings
+    blocks = sorted({int(name.split(".")[1]) for name in modules}) \
+        if all(name.startswith("layers.") for name in modules) else None
+    some_blocks = blocks is not None and blocks != list(range(len(model.layers)))
     tensors = {}
     for name, m in modules.items():
         tensors[f"{PEFT_PREFIX}{name}.lora_A.weight"] = m.lora_A.weight.detach().contiguous().cpu()
@@ -168,7 +172,8 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
         "target_modules": sorted({name.rpartition(".")[2] for name in modules}),
         "bias": "none", "fan_in_fan_out": False, "modules_to_save": None,
         "init_lora_weights": True, "use_rslora": False, "use_dora": False,
-        "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
+        "layers_to_transform": blocks if some_blocks else None, "layers_pattern": "layers" if some_blocks else None,
+        "rank_pattern": {}, "alpha_pattern": {},
         "inference_mode": True, "revision": None,
     }
     _write_peft(out_dir, config, tensors)

@@ -540,11 +540,6 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
     model.load_state_dict(torch.load(os.path.join(out, BEST), weights_only=True), strict=False)
     if cfg["adapter"] == "lora":
         save_adapter(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
-        if cfg.get("lora_layers"):  # tell PEFT which blocks carry the adapter
-            path = os.path.join(out, "adapter", "adapter_config.json")
-            L = len(model.llama.layers)
-            write_json({**json.load(open(path)), "layers_to_transform": list(range(L - cfg["lora_layers"], L)),
-                        "layers_pattern": "layers"}, path)
     elif cfg["adapter"] == "ia3":
         save_ia3(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
     elif cfg["adapter"] == "prefix":

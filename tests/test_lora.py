@@ -149,6 +149,21 @@ def test_our_adapter_loads_in_peft(base_dir, tmp_path):
     assert pm.peft_config["default"].r == R and pm.peft_config["default"].lora_alpha == ALPHA
 
 
+def test_adapter_on_some_blocks_loads_in_peft_on_those_blocks(base_dir, tmp_path):
+    """--lora-layers: the file says layers_to_transform, so PEFT wraps block 1 only (no missing-key LoRA on 0)."""
+    ours = _ours(base_dir)
+    inject_lora(ours.layers[1:], targets=TARGETS, r=R, alpha=ALPHA, dropout=0.0)
+    with torch.no_grad():
+        for n, p in ours.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1, generator=torch.Generator().manual_seed(6))
+    save_adapter(ours, tmp_path)
+    pm = peft.PeftModel.from_pretrained(_hf(base_dir), tmp_path).eval()
+    assert pm.peft_config["default"].layers_to_transform == [1]
+    assert {n.split(".layers.")[1][0] for n, _ in pm.named_parameters() if "lora_A" in n} == {"1"}
+    _assert_same_logits(pm, ours)
+
+
 def test_peft_adapter_loads_here(base_dir, tmp_path):
     pm = _peft_model(base_dir, seed=5)
     pm.save_pretrained(tmp_path)
