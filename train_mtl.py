@@ -327,6 +327,8 @@ def check_inputs(cfg):
         problems.append(f"--model {cfg['model'] or '(demo model)'}: {e}")
     if cfg["micro_batch"] < 1 or cfg["accum"] < 1 or cfg["epochs"] < 1 or cfg["max_length"] < 16:
         problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
+    if not 0 <= cfg["dropout"] < 1:
+        problems.append(f"--dropout must be in [0, 1), got {cfg['dropout']}")
     if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
     if problems:

@@ -3,10 +3,12 @@
 One step = forward + backward of a micro-batch (2 x 256 tokens) through the LoRA (r 16, alpha 16, dropout 0.05,
 q/k/v/o) model, last-token pooling (heads.span_pool), the seven heads and the multi-task loss, then one AdamW step. Both sides use
 the same demo checkpoint (SmolLM2-135M-Instruct), the same heads and loss code, the same inputs. Each
-(implementation, precision) pair runs in its own subprocess so that its peak RSS (ru_maxrss, loading included)
-is its own. fp32 = fp32 weights, no autocast; bf16 = bf16 base weights under bf16 autocast, adapters in fp32.
+(implementation, precision) pair lives in its own subprocess so that its peak RSS (ru_maxrss, loading included)
+is its own; the two subprocesses of a precision are kept loaded and take turns step by step (alternating which
+goes first), so a slow spell of the machine falls on both sides alike. fp32 = fp32 weights, no autocast;
+bf16 = bf16 base weights under bf16 autocast, adapters in fp32.
 
-    python bench/bench_train.py [--steps 5] [--warmup 2] [--batch 2] [--length 256] [--threads N]
+    python bench/bench_train.py [--steps 10] [--warmup 2] [--batch 2] [--length 256] [--threads N]
 """
 import argparse
 import json
@@ -55,7 +57,8 @@ def build_reference(path, dtype):
     return Reference()
 
 
-def worker(impl, precision, steps, warmup, batch, length):
+def worker(impl, precision, batch, length):
+    """Load one side, then run one timed step per line read from stdin; on EOF print the summary."""
     import data
     import llama
     from losses import multitask_cross_entropy
@@ -70,8 +73,8 @@ def worker(impl, precision, steps, warmup, batch, length):
     mask = torch.ones_like(ids)
     spans = torch.tensor([[(length - 1, length)] * len(data.LABEL_SETS)] * batch)  # last-token pooling
     labels = {t: torch.randint(0, len(c), (batch,), generator=g) for t, c in data.LABEL_SETS.items()}
-    times = []
-    for i in range(warmup + steps):
+    print("READY", flush=True)
+    for _ in sys.stdin:
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = model(ids, mask, spans)
@@ -79,17 +82,32 @@ def worker(impl, precision, steps, warmup, batch, length):
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    return {"impl": impl, "precision": precision, "s_per_step": times[len(times) // 2],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "trainable": sum(p.numel() for p in params), "loss": float(loss)}
+        print(f"STEP {time.perf_counter() - t0}", flush=True)
+    print("RESULT " + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                  "trainable": sum(p.numel() for p in params), "loss": float(loss.detach())}), flush=True)
+
+
+def start_worker(impl, precision, a):
+    cmd = [sys.executable, __file__, "--worker", impl, precision, "--batch", str(a.batch), "--length", str(a.length)]
+    if a.threads:
+        cmd += ["--threads", str(a.threads)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    expect(proc, "READY", impl, precision)
+    return proc
+
+
+def expect(proc, tag, impl, precision):
+    """The next line the worker prints, which must start with tag; its failure is reported with the worker's name."""
+    line = proc.stdout.readline()
+    if not line.startswith(tag):
+        proc.kill()
+        sys.exit(f"{impl} {precision} failed (exit {proc.wait()}); its messages are above")
+    return line[len(tag):].strip()
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--length", type=int, default=256)
@@ -100,24 +118,29 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.worker:
-        print("RESULT " + json.dumps(worker(*a.worker, a.steps, a.warmup, a.batch, a.length)))
+        worker(*a.worker, a.batch, a.length)
         return
     import llama
-    llama.demo_model_dir()  # convert once, outside the timed subprocesses
+    llama.demo_model_dir()  # convert once, outside the measured subprocesses
     rows = {}
     for precision in a.precisions.split(","):
-        for impl in ("reference", "ours"):
-            cmd = [sys.executable, __file__, "--worker", impl, precision, "--steps", str(a.steps),
-                   "--warmup", str(a.warmup), "--batch", str(a.batch), "--length", str(a.length)]
-            if a.threads:
-                cmd += ["--threads", str(a.threads)]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-            if out.returncode or not line:
-                sys.exit(f"{impl} {precision} failed:\n{out.stderr[-3000:]}")
-            rows[impl, precision] = json.loads(line[0][7:])
-            print(f"  {impl:9s} {precision}: {rows[impl, precision]['s_per_step']:.3f} s/step, "
-                  f"{rows[impl, precision]['peak_rss_mb']:.0f} MB peak RSS", file=sys.stderr)
+        procs = {impl: start_worker(impl, precision, a) for impl in ("reference", "ours")}
+        times = {impl: [] for impl in procs}
+        for i in range(a.warmup + a.steps):
+            for impl in (("reference", "ours") if i % 2 else ("ours", "reference")):
+                procs[impl].stdin.write("step\n")
+                procs[impl].stdin.flush()
+                t = float(expect(procs[impl], "STEP", impl, precision))
+                if i >= a.warmup:
+                    times[impl].append(t)
+        for impl, proc in procs.items():
+            proc.stdin.close()
+            rows[impl, precision] = json.loads(expect(proc, "RESULT", impl, precision))
+            proc.wait()
+            rows[impl, precision]["s_per_step"] = sorted(times[impl])[len(times[impl]) // 2]
+            print(f"  {impl:9s} {precision}: median {rows[impl, precision]['s_per_step']:.3f} s/step of "
+                  f"{' '.join(f'{t:.2f}' for t in times[impl])}, {rows[impl, precision]['peak_rss_mb']:.0f} MB peak RSS",
+                  file=sys.stderr)
     print(f"LoRA training step, SmolLM2-135M, batch {a.batch} x {a.length}, threads {a.threads or torch.get_num_threads()}"
           f", load average {os.getloadavg()[0]:.1f}")
     print(f"{'precision':9s} {'ref s/step':>10s} {'ours s/step':>11s} {'speed-up':>8s} "

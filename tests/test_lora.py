@@ -1,12 +1,15 @@
 """lora.py against peft on a tiny random transformers Llama (fp32, dropout 0, eval): outputs, gradients of A and B,
-merge/unmerge, adapter files in both directions; QLoRA training touches only A, B and heads; the MTL paper's
-parameter count on a meta-device Llama-3-8B."""
+also under bf16 autocast; merge/unmerge, adapter files in both directions; QLoRA training touches only A, B and
+heads; the MTL paper's parameter count on a meta-device Llama-3-8B; the sparse LoRA dropout against torch's."""
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 import llama
 from heads import MultiTaskHeads, last_token_pool
-from lora import LoRALinear, inject_lora, load_adapter, lora_modules, merge_lora, save_adapter, \
+from lora import LoRADropout, LoRALinear, dropped_positions, inject_lora, load_adapter, lora_modules, merge_lora, save_adapter, \
     trainable_parameters, unmerge_lora
 from losses import multitask_cross_entropy
 
@@ -253,3 +256,99 @@ def test_unsupported_adapter_config_is_a_clear_error(base_dir, tmp_path):
     (tmp_path / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="adapter_config.json: field 'use_dora'"):
         load_adapter(_ours(base_dir), tmp_path)
+
+
+def test_forward_and_gradients_match_peft_under_bf16_autocast(base_dir):
+    """The mixed-precision path the README trains with: bf16 base, fp32 adapters, bf16 autocast, on both sides."""
+    pm = _peft_model(base_dir)
+    pm.base_model.model.to(torch.bfloat16)
+    for name, p in pm.named_parameters():
+        if "lora_" in name:
+            p.data = p.data.float()
+    ours = llama.load_model(base_dir, dtype=torch.bfloat16).eval()
+    inject_lora(ours, targets=TARGETS, r=R, alpha=ALPHA, dropout=0.0)
+    _copy_peft_to_ours(pm, ours)
+    ids, attn = _inputs()
+    valid = attn.bool()
+    weight = torch.randn(2, 9, 128, generator=torch.Generator().manual_seed(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = pm(input_ids=ids, attention_mask=attn).logits
+        _, got = ours(ids, attention_mask=attn, logits=True)
+    assert got.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(got[valid].float(), ref[valid].float(), atol=0.05, rtol=0.02)  # bf16 rounding
+    (ref[valid].float() * weight[valid]).sum().backward()
+    (got[valid].float() * weight[valid]).sum().backward()
+    pl = _peft_layers(pm)
+    for name, m in lora_modules(ours).items():
+        for part in ("lora_A", "lora_B"):
+            g_ref = getattr(pl[name], part)["default"].weight.grad
+            g_ours = getattr(m, part).weight.grad
+            assert g_ours.dtype == torch.float32
+            # bf16 rounding of activations: compare relative to the gradient's size
+            assert (g_ours - g_ref).norm() <= 0.05 * g_ref.norm(), name
+
+
+def _drop_statistics(dropout, n, draws, seed=0):
+    """Per-element drop counts and adjacent-pair joint drop counts over `draws` masks of n elements."""
+    torch.manual_seed(seed)
+    x = torch.ones(n)
+    counts, pairs = torch.zeros(n), torch.zeros(n - 1)
+    for _ in range(draws):
+        dropped = (dropout(x) == 0).float()
+        counts += dropped
+        pairs += dropped[1:] * dropped[:-1]
+    return counts, pairs
+
+
+@pytest.mark.parametrize("n, p, draws", [(7, 0.5, 4000), (300, 0.05, 4000), (2 * 64 * 96, 0.05, 200)])
+def test_sparse_dropout_is_bernoulli_like_torch_dropout(n, p, draws):
+    """Each element dropped with probability p, independently of its neighbour, at the ends as in the middle; the
+    same checks applied to torch's F.dropout show the bounds are not loose. 5 sigma bounds, fixed seeds."""
+    ours = LoRADropout(p).train()
+    for name, dropout in (("ours", ours), ("torch", lambda x: F.dropout(x, p, training=True))):
+        counts, pairs = _drop_statistics(dropout, n, draws)
+        total = counts.sum().item()
+        assert abs(total - n * draws * p) <= 5 * math.sqrt(n * draws * p * (1 - p)), name
+        k = min(n, 64)  # the first and last k elements: a wrong first or last gap shows here
+        for ends in (counts[:k], counts[-k:]):
+            assert abs(ends.sum().item() - k * draws * p) <= 5 * math.sqrt(k * draws * p * (1 - p)), name
+        expected_pairs = (n - 1) * draws * p * p
+        assert abs(pairs.sum().item() - expected_pairs) <= 5 * math.sqrt(expected_pairs * 3) + 5, name
+        per_draw = [(dropout(torch.ones(n)) == 0).sum().item() for _ in range(300)]
+        var = torch.tensor(per_draw, dtype=torch.float64).var().item()
+        assert 0.6 < var / (n * p * (1 - p)) < 1.5, name  # the count per draw is Binomial(n, p)
+
+
+def test_dropped_positions_are_sorted_unique_and_in_range():
+    torch.manual_seed(0)
+    for n, p in ((1, 0.5), (10, 0.99), (1000, 0.3), (50_000, 0.001)):
+        pos = dropped_positions(n, p)
+        assert pos.dtype == torch.int64
+        assert bool((pos[1:] > pos[:-1]).all()) and (len(pos) == 0 or (0 <= pos[0] and pos[-1] < n))
+
+
+def test_sparse_dropout_forward_and_backward():
+    """Kept elements scaled by 1 / (1 - p), dropped ones 0, and the same mask in the gradient (torch.autograd's
+    numerical gradcheck, the mask fixed by reseeding); eval mode and p = 0 are the identity."""
+    p = 0.3
+    dropout = LoRADropout(p).train()
+    x = torch.rand(3, 5, 7, dtype=torch.float64) + 0.5
+    torch.manual_seed(1)
+    y = dropout(x)
+    kept = y != 0
+    assert 0 < kept.sum() < x.numel()
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p), rtol=1e-15, atol=0)
+
+    def reseeded(t):
+        torch.manual_seed(1)
+        return dropout(t)
+    assert torch.autograd.gradcheck(reseeded, (x.clone().requires_grad_(),))
+    xt = x.transpose(0, 2).requires_grad_()  # a non-contiguous input
+    torch.manual_seed(1)
+    dropout(xt).backward(torch.ones(7, 5, 3, dtype=torch.float64))
+    torch.manual_seed(1)
+    assert torch.equal(xt.grad != 0, dropout(xt.detach()) != 0)
+
+    assert dropout.eval()(x) is x and LoRADropout(0.0).train()(x) is x
+    with pytest.raises(ValueError, match="dropout must be in"):
+        LoRADropout(1.0)

@@ -181,6 +181,8 @@ def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsy
     assert "missing.jsonl: no such file" in capsys.readouterr().err
     assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--adapter", "prefix", "--lora-layers", "1")) == 2
     assert "--lora-layers applies to --adapter lora and ia3" in capsys.readouterr().err
+    assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--dropout", "1")) == 2
+    assert "--dropout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 def test_skip_bad_leaves_bad_lines_out_and_lists_them(tiny_model_dir, tmp_path, capsys):
