@@ -71,7 +71,7 @@ class LoRADropout(nn.Module):
     """nn.Dropout(p), the same distribution, drawn sparsely on CPU.
 
     There the Bernoulli draws of a full mask per adapted layer (120 masks of B·T·d per step for q/k/v/o of
-    SmolLM2) were about a sixth of a LoRA training step; CUDA's fused dropout kernel is cheap and used as is."""
+    SmolLM2) took 12-15 % of a LoRA training step; CUDA's fused dropout kernel is cheap and used as is."""
 
     def __init__(self, p):
         super().__init__()
