@@ -134,6 +134,62 @@ def test_attention_dropout_only_in_training(make_tiny_llama):
     assert (a - c).abs().max() > 1e-3 and torch.isfinite(c).all()
 
 
+def test_linear_matches_torch_linear():
+    """llama.linear (oneDNN for a frozen fp32 weight on CPU) against F.linear: output, input gradient, fallbacks."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(48, 32, generator=g)
+    x = torch.randn(2, 5, 32, generator=g, requires_grad=True)
+    dy = torch.randn(2, 5, 48, generator=g)
+    y = llama.linear(x, w)
+    if llama._ONEDNN:
+        assert type(y.grad_fn).__name__ == "_FrozenLinearBackward"  # the path under test was taken
+    y.backward(dy)
+    x_ref = x.detach().clone().requires_grad_()
+    y_ref = torch.nn.functional.linear(x_ref, w)
+    y_ref.backward(dy)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # inference, and a non-contiguous input
+        torch.testing.assert_close(llama.linear(x.detach().transpose(0, 1), w), y_ref.detach().transpose(0, 1),
+                                   atol=1e-5, rtol=1e-5)
+    w_trained = w.clone().requires_grad_()  # a trainable weight keeps F.linear and gets its gradient
+    llama.linear(x.detach(), w_trained).backward(dy)
+    torch.testing.assert_close(w_trained.grad, dy.flatten(0, 1).T @ x.detach().flatten(0, 1), atol=1e-4, rtol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast still decides the dtype
+        assert llama.linear(x, w).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("case", ["causal", "bidirectional", "padding mask", "prefix"])
+def test_bf16_attention_matches_sdpa(case):
+    """The written-out bf16 attention (GQA, 3 query heads per kv head) against fp32 SDPA: output and gradients."""
+    g = torch.Generator().manual_seed(1)
+    B, nh, n_kv, T, hd = 2, 6, 2, 7, 16
+    S = T + 3 if case == "prefix" else T
+    q, k, v = [torch.randn(B, h, n, hd, generator=g).bfloat16() for h, n in ((nh, T), (n_kv, S), (n_kv, S))]
+    mask = None
+    if case == "padding mask":
+        att = torch.ones(B, T, dtype=torch.long)
+        att[0, :3] = 0
+        mask = llama.build_attn_mask(att, "causal")  # (B, 1, T, T)
+    if case == "prefix":
+        mask = torch.ones(B, 1, T, S, dtype=torch.bool)
+        mask[1, :, :, :2] = False
+    do = torch.randn(B, nh, T, hd, generator=g)
+    outs = []
+    for dtype in (torch.bfloat16, torch.float32):
+        qq, kk, vv = (t.to(dtype, copy=True).requires_grad_() for t in (q, k, v))
+        if dtype == torch.bfloat16:
+            y = llama.attention(qq, kk, vv, mask, case == "causal", 0.0)
+            assert y.grad_fn.name() == "ViewBackward0"  # the written-out form, not SDPA
+        else:  # the reference: torch's fused kernel in fp32 on the same bf16-rounded inputs
+            y = torch.nn.functional.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask, is_causal=case == "causal",
+                                                                 enable_gqa=True)
+        y.float().backward(do)
+        outs.append([y.float(), *(t.grad.float() for t in (qq, kk, vv))])
+    for ours, ref in zip(*outs):
+        assert (ours - ref).norm() <= 0.02 * ref.norm(), (case, (ours - ref).norm() / ref.norm())
+
+
 def test_config_reads_transformers_json(make_tiny_llama):
     path, hf = make_tiny_llama(n_kv=2, rope_scaling=LLAMA3_ROPE)
     cfg = llama.LlamaConfig.from_json(path / "config.json")
