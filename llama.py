@@ -186,16 +186,17 @@ def rope_inv_freq(cfg):
 
 
 def rope_cos_sin(inv_freq, position_ids, dtype):
-    """cos/sin of position * theta_i for every token, (B, T, hd), in the compute dtype."""
+    """cos and sin of position * theta_i for every token, (B, T, hd), in the compute dtype; the sin's first half
+    carries the minus sign of the rotation (see apply_rope)."""
     freqs = position_ids[..., None].float() * inv_freq  # (B, T, hd/2)
-    emb = torch.cat([freqs, freqs], dim=-1)  # (B, T, hd)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
+    cos, sin = freqs.cos(), freqs.sin()
+    return torch.cat([cos, cos], dim=-1).to(dtype), torch.cat([-sin, sin], dim=-1).to(dtype)  # (B, T, hd)
 
 
 def apply_rope(x, cos, sin):
-    """Rotate pairs (x_i, x_{i+hd/2}) by the position angle (HF's rotate-half layout)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    """Rotate pairs (x_i, x_{i+hd/2}) by the position angle (HF's rotate-half layout): x cos + (-x2, x1) sin.
+    (x2, x1) is x rolled by hd/2 and the minus is already in sin, so this is two multiplies and an add."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
 
 
 def attention(q, k, v, attn_mask, is_causal, dropout_p):
