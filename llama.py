@@ -204,7 +204,7 @@ def attention(q, k, v, attn_mask, is_causal, dropout_p):
 
     SDPA's fused kernel, except in a bf16 training step on CPU with at most 512 x 512 scores per head: there the
     written-out form (two bf16 GEMMs and a softmax, the numerics of transformers' eager attention) runs forward and
-    backward 1.3-1.7x faster. Beyond that, or without a backward, its (T, S) score matrices cost more than they save.
+    backward 1.3-1.8x faster. Beyond that, or without a backward, its (T, S) score matrices cost more than they save.
     """
     B, nh, T, hd = q.shape
     n_kv, S = k.shape[1], k.shape[2]
