@@ -37,15 +37,15 @@ def main():
     _, _, test = data.stratified_split(reports, seed=cfg["seed"])
     print(f"{a.run}: {len(test)} test reports; macro F1 per task, then the averages (model | baseline)")
     print(f"{'kind':8s} " + " ".join(f"{t:>6s}" for t in data.TASKS) + "  | all tasks    | paper's six")
+    with open(os.path.join(a.run, "label_maps.json")) as f:
+        label_sets = json.load(f)
+    own_texts = [data.site_text(r.text, r.site) for r in test]  # a multi-specimen record: its own site's block
     for kind in a.kinds.split(","):
         rng = random.Random(0)
-        texts = [data.site_text(r.text, r.site) for r in test]
-        if kind != "none":
-            texts = [train_mtl.augment_text(t, rng, kind) for t in texts]
+        texts = own_texts if kind == "none" else [train_mtl.augment_text(t, rng, kind) for t in own_texts]
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
         preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch,
                                           dtype, device, desc=kind)
-        label_sets = json.load(open(os.path.join(a.run, "label_maps.json")))
         table = evaluate.table_one(train_mtl.test_records(reports, preds, label_sets), label_sets)
         f1 = [table["tasks"][t]["model"]["macro_f1"] for t in data.TASKS]
         avg = lambda key, who: table[key][who]["macro_f1"]

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 import llama
 from heads import MultiTaskHeads, last_token_pool
-from lora import LoRADropout, LoRALinear, dropped_positions, inject_lora, load_adapter, lora_modules, merge_lora, save_adapter, \
-    trainable_parameters, unmerge_lora
+from lora import LoRADropout, LoRALinear, dropped_positions, inject_lora, load_adapter, lora_modules, merge_lora, \
+    save_adapter, trainable_parameters, unmerge_lora
 from losses import multitask_cross_entropy
 
 transformers = pytest.importorskip("transformers")
