@@ -1,6 +1,8 @@
-"""Reports in, model inputs out: reading and checking the JSONL files, canonical labels, window slicing,
-the four-block prompt with its hint engine, the stratified split, label tensors and the naive regex baseline
-(padding is llama.pad_batch).
+"""Reports in, model inputs out: reading and checking the JSONL files, canonical labels, window slicing of text
+with or without line breaks (units tagged by section, evidence ranked per task), the four-block prompt with its
+hint engine, the split by style (or stratified), label tensors with the "not stated" class, the naive regex
+baseline, and text as it arrives from elsewhere (`arrive`: one line, OCR, other headers). Padding is
+llama.pad_batch.
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs
@@ -15,6 +17,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -31,6 +34,12 @@ LABEL_SETS = {
     "HER2": ["Positive", "Negative", "Equivocal"],
 }
 TASKS = list(LABEL_SETS)
+NOT_STATED = "not stated"  # the extra class of every head: the report does not state this field (a null label)
+
+
+def head_label_sets(tasks=TASKS):
+    """The classes each head predicts: the task's labels, then NOT_STATED (learned from the null labels)."""
+    return {t: LABEL_SETS[t] + [NOT_STATED] for t in tasks}
 
 # alignment pairs (brain tumours): nine tumour types, MGMT promoter status, alive one year after diagnosis
 PAIR_LABEL_SETS = {
@@ -119,6 +128,7 @@ class Report:
     text: str
     labels: dict              # task -> canonical label, or None = not stated
     site: str | None = None   # which per-site block the labels belong to (bilateral reports)
+    style: str | None = None  # the writing style / institution; held-out styles make the honest test split
     line: int = 0
 
 
@@ -241,9 +251,13 @@ def _parse_report(obj, where, problems):
             if isinstance(text, str) and site not in dict(split_sites(text)):
                 problems.append(f"{where}: site: {site!r} names no site block of the text (blocks: "
                                 f"{[s for s, _ in split_sites(text) if s] or 'none'})")
+    style = obj.get("style")
+    if style is not None and (not isinstance(style, str) or not style.strip()):
+        problems.append(f"{where}: style: expected a non-empty string, got {_short(style)}")
+        style = None
     if labels is None or not isinstance(text, str):
         return None
-    return Report(rid, text, labels, site)
+    return Report(rid, text, labels, site, style)
 
 
 def _parse_pair(obj, where, problems):
@@ -275,84 +289,283 @@ def read_texts(path, field="text", skip_bad=False):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# window slicing (MTL paper, Suppl. I-B): +-K lines around prioritised anchor headers
+# window slicing (MTL paper, Suppl. I-B), for text as it really arrives: the report cut into units (lines, or
+# clauses of a long line), each unit tagged with its section, the units ranked per task, +-K units around them
 
-# Priority tiers: 1) anchor headers (this list, at the start of a line); 2) if none is found (unfamiliar
-# template, OCR'd text), sentence windows around task keywords; 3) if no keyword either, the full text.
-ANCHORS = [
-    r"FINAL (?:PATHOLOGIC(?:AL)? |SURGICAL PATHOLOGY )?DIAGNOS[IE]S",
-    r"(?:ADDENDUM|AMENDED|REVISED|CORRECTED)\b",
-    r"SYNOPTIC (?:SUMMARY|REPORT)|CANCER (?:CASE )?SUMMARY|(?:TUMOU?R|CAP) SUMMARY",
-    r"INVASIVE (?:DUCTAL|LOBULAR|MAMMARY)? ?CARCINOMA",
-    r"PATHOLOGIC(?:AL)? STAG|pTNM|AJCC|PRIMARY TUMOU?R|REGIONAL LYMPH NODES|DISTANT METASTAS[IE]S",
-    r"HISTOLOGIC GRADE|NOTTINGHAM|OVERALL GRADE|(?:MODIFIED )?BLOOM",
-    r"(?:BREAST )?BIOMARKER|PROGNOSTIC (?:MARKERS|STUDIES|FACTORS)|RECEPTOR STATUS|IMMUNOHISTOCHEM|"
-    r"ESTROGEN RECEPTOR|PROGESTERONE RECEPTOR|HER-?2",
-    r"(?:DIAGNOSIS|DIAGNOSES|INTERPRETATION|IMPRESSION|OUR (?:DIAGNOSIS|INTERPRETATION))\b",
-]
-_LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s*)?"
-_ANCHOR_RE = [re.compile(_LINE_START + "(?:" + a + ")", re.I) for a in ANCHORS]
+LONG_LINE = 160  # a longer line is cut into clauses: PDF and OCR text often arrives as one line of 10,000 chars
+UNIT_MAX = 250   # and no clause stays longer than this: it is cut at table cells, then at commas
+_ABBREVIATIONS = {"approx", "dr", "drs", "mr", "mrs", "ms", "prof", "vs", "e.g", "i.e", "no", "nos", "fig", "ca",
+                  "cf", "st", "ed", "vol", "est"}  # a full stop after these does not end a sentence
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|(?<=;)\s+|(?<![:.\s])\s{3,}")  # or a column gap
+_PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])")
+# the words of 'Key:' labels in reports, in any case: a label is one to four of them, maybe a number or date
+_LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scopic)?|micro(?:scopic)?|microscopy|"
+               r"histolog(?:y|ic)|nuclear|overall|sbr|nottingham|primary|regional|distant|tumou?r|specimens?|"
+               r"receptors?|hormone|diagnos[ie]s|dx|interpretation|impression|conclusion|history|hx|information|"
+               r"data|description|comments?|note|addendum|summary|synoptic|grade|stage|staging|tnm|y?p?tnm|ajcc|"
+               r"size|margins?|nodes?|lymph|metastas[ie]s|status|er|pr|pgr|her-?2(?:/neu)?|fish|ish|ihc|ki-?67|"
+               r"part|estrogen|oestrogen|progesterone|procedure|laterality|type|biomarkers?|prognostic|markers|"
+               r"ancillary|studies|results?|indication|outside|referring|institution|checklist|category|"
+               r"(?:part|specimen) [A-H1-9])\b")
+# a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case and up
+# to three more words; an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
+_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
+                             r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,30}\))?"
+                             r"\s*(?::(?!\d)|\.{3,})")
 
 
-def is_anchor(line):
-    """A header, not prose: the anchor words in capitals, or followed by ':' / dotted leaders / end of line."""
-    for rx in _ANCHOR_RE:
-        m = rx.match(line)
-        if m and (m.group().isupper() or re.match(r"[^.\n]{0,40}?(?::|\.{3,}|\s*$)", line[m.end():])):
-            return True
-    return False
-_KEYWORD_RE = re.compile(
-    r"\b(?:[cpy]{0,2}T(?:is|[0-4])|[cpy]{0,2}N[0-3]|[cp]?M[01])\b|grade|differentiated|estrogen|progesterone|"
-    r"\bER\b|\bP[gR]R?\b|HER-?2|lymph node|FISH|\bISH\b|receptor|carcinoma|tumou?r size|metasta", re.I)
-_LONG_LINE = 400  # a line this long means lost line breaks (OCR) or a typed paragraph: cut it into sentences
-SECTIONS = [r"CLINICAL (?:HISTORY|DATA|INFORMATION|NOTES?)", r"HISTORY", r"GROSS(?: DESCRIPTION)?",
-            r"MICROSCOPIC(?: DESCRIPTION)?", r"SPECIMENS?(?: SUBMITTED)?", r"COMMENTS?", r"NOTE", r"TNM",
-            r"(?:SBR |HISTOLOGIC |NUCLEAR |OVERALL )?GRADE", r"LYMPH NODES?", r"MARGINS?", r"TUMOU?R SIZE",
-            r"(?:HER-?2|ER|PR|PGR)\b[^:\n]{0,25}", r"FISH", r"KI-?67"]
-# a header inside a long line: a known section name, an optional "(...)", then ':' or dotted leaders
-_EMBEDDED_HEADER = re.compile(r"(?<=\s)(?:" + "|".join(ANCHORS + SECTIONS) +
-                              r")(?:\s*\([^)\n]{0,30}\))?\s*(?::|\.{3,})", re.I)
+def _cap(piece):
+    """Pieces of at most UNIT_MAX characters: cut after table cells (' | '), then after commas, then at a space."""
+    if len(piece) <= UNIT_MAX:
+        return [piece]
+    for sep in (" | ", ", ", " "):
+        cuts = [m.end() for m in re.finditer(re.escape(sep), piece)]
+        if cuts:
+            out, start = [], 0
+            for a, b in zip([0] + cuts, cuts + [len(piece)]):
+                if b - start > UNIT_MAX and a > start:
+                    out.append(piece[start:a].strip())
+                    start = a
+            return [p for q in out + [piece[start:].strip()] for p in (_cap(q) if len(q) < len(piece) else [q])]
+    return [piece[i:i + UNIT_MAX] for i in range(0, len(piece), UNIT_MAX)]
+
+
+def _ends_sentence(line, m):
+    """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots."""
+    word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
+    return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
 
 
 def report_lines(text):
-    """Non-blank lines; a very long line is cut into sentences and before embedded section headers."""
+    """The report as units: its non-blank lines, a long line cut into clauses (at sentence ends but not at
+    '2.1 cm' or 'approx.', at semicolons and column gaps, before embedded 'Key:' labels and 'A.' / 'B)' part
+    labels; a label with nothing after it stays with what follows)."""
     units = []
     for line in text.splitlines():
-        if not line.strip():
+        line = line.strip()
+        if len(line) <= LONG_LINE:
+            units += [line] if line else []
             continue
-        if len(line) <= _LONG_LINE:
-            units.append(line.rstrip())
-            continue
-        cuts = [0] + [m.start() for m in _EMBEDDED_HEADER.finditer(line)] + [len(line)]
+        cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)}
+        cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
+        cuts, label = sorted(cuts | {0, len(line)}), ""
         for a, b in zip(cuts, cuts[1:]):
-            for sent in re.split(r"(?<=[A-Za-z0-9)%]{2}[.;])\s+(?=[A-Z(])|\s{3,}", line[a:b]):
-                if sent.strip():
-                    units.append(sent.strip())
+            piece = line[a:b].strip()
+            if re.fullmatch(r"\(?[A-H1-9][.)]|[^:]{1,60}(?::|\.{3,})", piece):  # a part label, or a key whose
+                label += piece + " "                                               # value comes later (two columns)
+            elif piece:
+                units += _cap(label + piece)
+                label = ""
+        units += _cap(label.strip()) if label else []
     return units
 
 
-def _window_units(text, k=5):
-    """(units, kept indices, tier) of the slice; tier 1 = anchors, 2 = keyword sentences, 3 = full text."""
-    units = report_lines(text)
-    hits = [i for i, u in enumerate(units) if is_anchor(u)]
-    if hits:
-        keep = sorted({j for i in hits for j in range(max(0, i - k), min(len(units), i + k + 1))})
-        return units, keep, 1
-    hits = [i for i, u in enumerate(units) if _KEYWORD_RE.search(u)]
-    if hits:
-        keep = sorted({j for i in hits for j in range(max(0, i - 1), min(len(units), i + 2))})
-        return units, keep, 2
-    return units, list(range(len(units))), 3
+# section headers as reports write them (US CAP, UK RCPath, European, LIS abbreviations), by kind of section
+SECTIONS = {
+    "history": r"clin(?:ical)? (?:history|information|data|details|notes?|indications?|summary|diagnosis|hx)|"
+               r"(?:relevant |past |patient |medical |pertinent |previous |prior )?(?:medical )?history|hx|pmh|"
+               r"indications?(?: for (?:procedure|surgery|examination))?|reason for (?:referral|request|examination)|"
+               r"pre-?operative diagnosis|post-?operative diagnosis|prior (?:diagnos[ie]s|pathology|biops(?:y|ies))",
+    "outside": r"outside (?:diagnos[ie]s|report|pathology|slides?|material|consultation|case)|"
+               r"referring (?:institution|hospital|diagnosis|pathologist)|(?:submitted |outside )?slides? received|"
+               r"material received|submitted slides|(?:review of|consultation on) outside",
+    "gross": r"gross(?: description| examination| findings)?|macroscopic(?: description| examination)?|macro|"
+             r"specimens? (?:received|submitted|description)|source of specimen|tissue submitted",
+    "microscopic": r"microscopic(?: description| examination| findings)?|microscopy|micro|histology|"
+                   r"histopathology(?: description)?",
+    "diagnosis": r"(?:final |surgical pathology |pathologic(?:al)? |histo(?:patho)?logical |consultation |our |"
+                 r"integrated )?(?:diagnos[ie]s|diagnose|interpretation|impression|conclusions?|opinion)|"
+                 r"(?:final )?dx|final report|summary diagnosis",
+    "synoptic": r"synoptic(?: report| summary| data)?|(?:cancer|tumou?r|cap) (?:case )?(?:summary|checklist|protocol)|"
+                r"cap protocol data|checklist|(?:minimum )?data ?set|y?p?tnm(?: classification| stage| staging)?|"
+                r"pathologic(?:al)? stag(?:e|ing)|ajcc(?: stage| staging)?|staging summary|summary",
+    "biomarkers": r"(?:breast )?biomarkers?(?: studies| results| profile| testing)?|(?:hormone )?receptors?"
+                  r"(?: status| studies)?|(?:prognostic|predictive) (?:markers|factors|studies|indicators)|"
+                  r"(?:ancillary|special) (?:studies|tests|testing|stains)|immunohistochemi(?:stry|cal (?:studies|"
+                  r"stains|results))|ihc(?: results| studies)?|molecular (?:studies|results|testing)|er/pr(?:/her-?2)?",
+    "addendum": r"addend(?:um|a)|amended(?: report| diagnosis)?|revised(?: report| diagnosis)?|"
+                r"corrected(?: report| diagnosis)?|supplement(?:ary|al) report|addn",
+    "comment": r"comments?|notes?|remarks?|discussion|cmt",
+}
+# the current diagnosis first; history, outside values and the gross description least
+SECTION_WEIGHT = {"addendum": 1.2, "diagnosis": 1.0, "synoptic": 1.0, "biomarkers": 1.0, "comment": 0.6,
+                  "microscopic": 0.6, None: 0.5, "gross": 0.3, "history": 0.15, "outside": 0.15}
+ADDENDUM_STEP = 0.05      # each later addendum revises the ones before it
+DISTRACTOR_PENALTY = 0.3  # a unit that speaks of the past, another institution, imaging or a clinical stage
+_LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?"
+_SECTION_RE = {s: re.compile(_LINE_START + r"(?:" + p + r")\b(?:\s*#?\s*\d+)?(?:\s*\([^()]{0,40}\))?"
+                             r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$)", re.I) for s, p in SECTIONS.items()}
+_DISTRACTOR_RE = re.compile(
+    r"(?i:\bhistory of\b|\bh/o\b|\bprior\b|\bprevious(?:ly)?\b|\boutside\b|\breferring\b|\bas reported\b|"
+    r"\bpre-?(?:treatment|neoadjuvant|operative|therapy)\b|\bbefore (?:neoadjuvant|treatment|chemo)|"
+    r"\bclinical(?:ly)? stag|\bimaging\b|\bmammogra|\bultrasound\b|\bsonograph)|"
+    r"\bc[TN](?:is|[0-4])|\bMRI\b|\bPET\b|\bCT (?:scan|chest|abdomen)")
+_YEAR = re.compile(r"(?<![/\-.\d])(?:19[5-9]\d|20[0-4]\d)(?![/\-.\d])")
+_NOT_THE_PAST = re.compile(r"AJCC|ASCO|CAP\b|WHO\b|guideline|edition|\bed\.|version|protocol|classification", re.I)
+
+
+def section_of(unit):
+    """The kind of section a unit opens ('diagnosis', 'history', ...), or None if it is not a section header."""
+    for section, rx in _SECTION_RE.items():
+        if rx.match(unit):
+            return section
+    return None
+
+
+def is_distractor(unit):
+    """Whether a unit speaks of something other than this specimen now: history, prior or outside results, a
+    past year, pre-treatment or clinical (cT/cN) staging, imaging."""
+    if _DISTRACTOR_RE.search(unit):
+        return True
+    return any(not _NOT_THE_PAST.search(unit[max(0, m.start() - 25):m.end() + 25]) for m in _YEAR.finditer(unit))
+
+
+_OCR_LIKE = {"o": "[o0]", "e": "[ec]", "l": "[l1|]", "i": "[il1|]", "m": "(?:m|rn)", "d": "(?:d|cl)"}
+
+
+def _ocr_tolerant(pattern):
+    """The keyword regex widened to the word as OCR misreads it: estr0gen, gradc, Iymph, rnetastasis, nudear."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            j = i + 2
+        elif pattern[i] == "[":
+            j = pattern.index("]", i + 1) + 1
+        elif pattern.startswith("(?", i):
+            j = next(j for j in range(i + 2, len(pattern)) if pattern[j] in ":=!") + 1
+        else:
+            out.append(_OCR_LIKE.get(pattern[i].lower(), pattern[i]))
+            i += 1
+            continue
+        out.append(pattern[i:j])
+        i = j
+    return "".join(out)
+
+
+# TNM categories as written and as OCR'd (pTlc, pNO, cMl); the letter T/N/M itself in capitals
+_PREFIX = r"(?<![A-Za-z0-9])(?:[yraYRA]{0,2}[pcPC])"
+_CODE = r"(?:{L} ?(?:{d}|[xX])|{L}(?:[lI|](?=[a-dA-D(\s,.;:/]|mi|$)|[oO](?![a-z])))"
+_BARE = r"(?<![A-Za-z0-9]){L}(?:{d})"
+_FIELD = r"|(?<![A-Za-z0-9])[yY]?p{L}(?=\s*[:(])"  # the synoptic field name itself: "pM: not applicable"
+T_CODE = (_PREFIX + _CODE.format(L="T", d=r"is|IS|[0-4]") + r"(?:mi|MI|[a-dA-D])?(?![0-9a-z])|"
+          + _BARE.format(L="T", d=r"is|[0-4]") + r"(?:mi|[a-d])?(?![0-9a-z])")
+N_CODE = (_PREFIX + _CODE.format(L="N", d="[0-3]") + r"(?:mi|MI|[a-cA-C])?(?![0-9a-z])|"
+          + _BARE.format(L="N", d="[0-3]") + r"(?:mi|[a-c])?(?![0-9a-z])")
+M_CODE = (r"(?<![A-Za-z0-9])[pcPC]" + _CODE.format(L="M", d="[01]") + r"(?![0-9a-z])|"
+          + _BARE.format(L="M", d="[01]") + r"(?![0-9a-z])")
+# keyword strength: a TNM code states the category itself (pN0), a field name says where it is stated
+# (regional lymph nodes), a weak word names only something the task depends on (sentinel, tumour size)
+CODE, STRONG, WEAK = 1.0, 0.85, 0.6
+
+
+def _words(pattern):
+    """Words matched case-blind and OCR-tolerant."""
+    return "(?i:" + _ocr_tolerant(pattern) + ")"
+
+
+EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
+    "T": [(CODE, T_CODE), (STRONG, _words(r"\bT[- ]?(?:category|stage|classification)\b|primary tumou?r")
+                           + _FIELD.format(L="T")),
+          (WEAK, _words(r"tumou?r size|size of (?:the )?(?:invasive )?(?:tumou?r|carcinoma)|greatest dimension"))],
+    "N": [(CODE, N_CODE), (STRONG, _words(r"\bN[- ]?(?:category|stage|classification)\b|regional lymph nodes?")
+                           + _FIELD.format(L="N")),
+          (WEAK, _words(r"lymph ?nodes?|\bnodes?\b|sentinel|micro-?metastas[ie]s|isolated tumou?r cells|"
+                        r"\d+\s*(?:/|of)\s*\d+ (?:\w+ ){0,2}nodes") + r"|\bLNs?\b|\bITCs?\b")],
+    "M": [(CODE, M_CODE), (STRONG, _words(r"\bM[- ]?(?:category|stage|classification)\b|distant metastas|"
+                                         r"metastatic disease|(?:osseous|bone|liver|hepatic|lung|pulmonary|brain|"
+                                         r"visceral) metastas|\bmets?\.? (?:dz|disease|to (?:liver|bone|lung))")
+                           + _FIELD.format(L="M"))],
+    "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
+               _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"
+                      r"(?:well|moderately|poorly)[- ]differentiated")
+               + r"|\bSBR\b|\bG[1-3]\b|\bGR\.? ?(?:I{1,3}|[1-3])\b"),
+              (WEAK, _words(r"nuclear grade|tubul(?:es|e formation)|(?:tubular|glandular) (?:formation|"
+                            r"differentiation)|pleomorphism|mitos[ie]s|mitotic (?:count|rate|score)|differentiated"))],
+    "ER": [(STRONG, _words(r"o?estrogen") + r"|(?<![A-Za-z])ER(?![A-Za-z])"), (WEAK, _words(r"allred"))],
+    "PR": [(STRONG, _words(r"progesterone") + r"|(?<![A-Za-z])(?:PgR|PGR|PR)(?![A-Za-z])"),
+           (WEAK, _words(r"allred"))],
+    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?![0-9a-z])|c-?erb-?b-?2|erbb2|herceptest|in situ hybridi[sz]ation|"
+                             r"cep-?17") + r"|\b(?:F|S|C|DD|D)?ISH\b")],
+}
+_EVIDENCE_RE = {t: [(s, re.compile(p)) for s, p in pats] for t, pats in EVIDENCE.items()}
+
+
+# a value after the keyword: a number, a score, a status or a stated absence ("Distant metastasis: not applicable")
+_VALUE = re.compile(r"[0-9+]|\b[IVX]{1,3}\b|" + _words(r"positive|negative|equivocal|borderline|amplified|"
+                                                       r"differentiated|\blow\b|\bhigh\b|intermediate|\bnot\b|\bnone\b|"
+                                                       r"absent|present|identified|involved|free"))
+
+
+def evidence_at(unit, task):
+    """(strength, match) of the strongest keyword of `task` in a unit's text (the first of equals), or None."""
+    for strength, rx in _EVIDENCE_RE[task]:
+        m = rx.search(unit)
+        if m:
+            return strength, m
+    return None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A line of a report, or a clause of a long line, with what the ranking needs to know of it."""
+    text: str
+    section: str | None   # the kind of section it sits in
+    weight: float         # section weight x distractor penalty: how much it speaks for the current diagnosis
+    strength: dict        # task -> its strongest keyword here (x WEAK when no value follows a field name)
+
+
+@lru_cache(maxsize=256)
+def units(text):
+    """(Unit, ...) of a report, in document order (cached: the slice, the hints and the Report block share them)."""
+    out, section, n_addenda = [], None, 0
+    for u in report_lines(text):
+        opened = section_of(u)
+        if opened:
+            section = opened
+            n_addenda += opened == "addendum"
+        w = SECTION_WEIGHT[section] + ADDENDUM_STEP * n_addenda * (section == "addendum")
+        header = opened and _SECTION_RE[opened].match(u)
+        bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
+        strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
+                    for t in TASKS if (found := evidence_at(u, t))}
+        out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if is_distractor(u) else 1.0), strength))
+    return tuple(out)
+
+
+def ranked(us, task):
+    """Indices of the units that speak of `task`, best evidence first: section weight x distractor penalty x
+    keyword strength; ties keep document order."""
+    scored = [(-u.weight * u.strength[task], i) for i, u in enumerate(us) if task in u.strength]
+    return [i for _, i in sorted(scored)]
+
+
+def anchors(us, per_task=3):
+    """The units the slice is built around: the best `per_task` evidence units of every task, and the headers
+    of diagnosis, synoptic, biomarker and addendum sections."""
+    keep = {i for t in TASKS for i in ranked(us, t)[:per_task]}
+    return keep | {i for i, u in enumerate(us) if u.section in ("diagnosis", "synoptic", "biomarkers", "addendum")
+                   and section_of(u.text)}
 
 
 def window_slice(text, k=5):
-    """The +-k lines around every anchor header, in document order (blank lines not counted)."""
-    units, keep, _ = _window_units(text, k)
+    """The +-k units around every anchor, in document order, '...' where units were left out; the whole text
+    when nothing is recognisable (the paper's slicing, around evidence found anywhere, not only after headers)."""
+    us = units(text)
+    return _join([u.text for u in us], _window(us, k))
+
+
+def _window(us, k):
+    """Indices of the units within k of an anchor; all of them when there is no anchor."""
+    return sorted({j for i in anchors(us) for j in range(max(0, i - k), min(len(us), i + k + 1))}) or range(len(us))
+
+
+def _join(lines, keep):
+    """The lines of `keep`, '...' where lines were skipped."""
     out, prev = [], None
     for i in keep:
         if prev is not None and i != prev + 1:
             out.append("...")
-        out.append(units[i])
+        out.append(lines[i])
         prev = i
     return "\n".join(out)
 
@@ -401,57 +614,12 @@ def random_window(text, budget, rng, tokenizer=None):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# hint engine: copy the raw text after each task's headers; join the HER2 assay fragments; decide nothing
+# hint engine: per task, the raw clauses of its best-ranked units; the HER2 assays joined; nothing decided
 
-_H = r"(?<![\w/])"  # a header starts a word
-_VALUE = r"\s*(?:\([^)\n]{0,30}\))?\s*[:=]\s*(?P<v>[^\n]{1,120})"
-HINT_HEADERS = {
-    "T": [r"primary tumou?r(?: \(p?T\))?", r"p?T (?:stage|category)", r"pathologic(?:al)? T(?: stage| category)?",
-          r"tumou?r stage \(p?T\)", r"pT"],
-    "N": [r"regional lymph nodes(?: \(p?N\))?", r"lymph nodes?(?: \(p?N\))?", r"p?N (?:stage|category)",
-          r"pathologic(?:al)? N(?: stage| category)?", r"pN"],
-    "M": [r"distant metastas[ie]s(?: \(p?M\))?", r"p?M (?:stage|category)", r"pM"],
-    "grade": [r"(?<!nuclear )(?<!nuclear)(?:(?:histologic|nottingham|overall|combined|total|sbr|elston[- ]ellis|"
-              r"(?:modified )?bloom[- ]richardson)\s+(?:histologic\s+)?)?grade"],
-    "ER": [r"estrogen receptors?(?: \(ER\))?", r"ER(?: status)?", r"oestrogen receptors?"],
-    "PR": [r"progesterone receptors?(?: \(P[gR]R?\))?", r"P[gR]R?(?: status)?"],
-}
-_HER2_RE = re.compile(
-    _H + r"(?:HER-?2(?:/neu)?(?: ?\(ERBB2\))?|c-?erbB-?2)(?P<a1>\s+(?:by\s+)?(?:IHC|immunohistochemistry|FISH|ISH|"
-    r"SISH|CISH|dual[- ]probe ISH|in situ hybridi[sz]ation|IHC score))?(?: status| score| result| protein| gene)?"
-    r"\s*(?:\((?:by\s+)?(?P<a2>[^)\n]{1,30})\))?\s*[:=]\s*(?P<v>[^\n]{1,120})"
-    r"|" + _H + r"(?P<a3>FISH|ISH|SISH|dual[- ]probe ISH|in situ hybridi[sz]ation)(?: for HER-?2)?(?: result)?"
-    r"\s*(?:\([^)\n]{0,30}\))?\s*[:=]\s*(?P<v2>[^\n]{1,120})", re.I)
-_HINT_RE = {t: re.compile(_H + "(?:" + "|".join(hs) + ")" + _VALUE, re.I) for t, hs in HINT_HEADERS.items()}
-HINT_MAX_CHARS = 60
-# Where no header names a task, its evidence is often inline ("Pathologic stage: pT2 pN1 cM0", "positive for
-# estrogen receptor", "Histologic grade III of III"). The hint is then the raw clause around each keyword, every
-# one of them (a history's stage and the current one, a nuclear and a histologic grade): the model decides.
-MENTION_RE = {
-    "T": re.compile(r"\b[yra]{0,2}[pc]?T(?:is\b|[0-4x](?!\d))", re.I),  # pT1c, ypT2, cT4, T2; not T10 (a vertebra)
-    "N": re.compile(r"\b[yra]{0,2}[pc]?N[0-3x](?!\d)|\blymph nodes?\b", re.I),
-    "M": re.compile(r"\b[yra]{0,2}[pc]?M[01x](?!\d)|\bdistant metasta", re.I),
-    "grade": re.compile(r"\bgrade\b|\bdifferentiated\b", re.I),
-    "ER": re.compile(r"\b(?:o?estrogen|ER)\b", re.I),
-    "PR": re.compile(r"\b(?:progesterone|P[gR]R?)\b", re.I),
-    "HER2": re.compile(r"\b(?:HER-?2|c-?erbB-?2|FISH)\b", re.I),
-}
-MENTION_CHARS = 45   # characters kept either side of a keyword, within its sentence
-_SENTENCE_END = re.compile(r"\n|(?<![.\d])\.(?=\s)")  # a line break or a full stop (not leader dots "......")
-MAX_MENTIONS = 3
-
-
-def _clip(v):
-    """Raw value up to the first ';', ',', '. ' or double space outside parentheses, at most HINT_MAX_CHARS characters."""
-    depth, out = 0, []
-    for i, ch in enumerate(v):
-        depth += (ch == "(") - (ch == ")")
-        if depth <= 0 and (ch == ";" or ch == "," or (ch == "." and v[i + 1:i + 2] in ("", " "))):
-            break
-        if depth <= 0 and v[i:i + 2] == "  ":
-            break
-        out.append(ch)
-    return "".join(out).strip()[:HINT_MAX_CHARS].strip()
+MAX_MENTIONS = 2   # clauses per hint line
+BEFORE, AFTER = 30, 70  # characters kept before and after the keyword, within its sentence: values follow keys
+_IHC = re.compile(r"(?i:[il1|]hc|[il1|](?:m|rn)(?:m|rn)un[o0]|herceptest|\bscore\b)|\b[0-3] ?\+")
+_ISH = re.compile(r"(?i:\b(?:f|s|c|dd|d)?[il1|]sh\b|hybridi|amplif|ratio|cep-?17|cop(?:y|ies))")
 
 
 def _parts(clause):
@@ -465,83 +633,169 @@ def _parts(clause):
 
 
 def _names_other_task(part, task):
-    return not MENTION_RE[task].search(part) and any(rx.search(part) for t, rx in MENTION_RE.items() if t != task)
+    """Whether a part of a sentence names another task and nothing of `task` but a weak keyword."""
+    own = evidence_at(part, task)
+    return (not own or own[0] < STRONG) and any(evidence_at(part, t) for t in TASKS if t != task)
 
 
-def mentions(text, task):
-    """The sentence around each keyword of `task` without its comma-separated parts that name only other tasks
-    ('ER negative, PR negative, HER2 3+' gives HER2 'HER2 3+': a neighbour's 'negative' is not evidence), cut to
-    MENTION_CHARS either side of the keyword; distinct, joined by ' | '."""
-    out = []
-    stops = [0] + [e.end() for e in _SENTENCE_END.finditer(text)] + [len(text)]
-    for m in MENTION_RE[task].finditer(text):
-        s0 = max(i for i in stops if i <= m.start())
-        sentence, at = text[s0:min(i for i in stops if i >= m.end())], m.start() - s0
-        parts, drop = _parts(sentence), set()
-        for j, (a, b) in enumerate(parts):
-            if not a <= at <= b and _names_other_task(sentence[a:b], task):  # the part and one separator go
-                drop.update(range(a, b + 1) if j + 1 < len(parts) else range(a - 1, b))
-        keep = [i for i in range(len(sentence)) if i not in drop]
-        s = "".join(sentence[i] for i in keep)
-        ms = keep.index(at)
-        me = ms + m.end() - m.start()
-        start, end = max(0, ms - MENTION_CHARS), min(len(s), me + MENTION_CHARS)
-        while 0 < start < ms and s[start - 1].isalnum():   # whole words only
-            start += 1
-        while me < end < len(s) and s[end].isalnum():
-            end -= 1
-        clause = " ".join(s[start:end].split()).strip(" ,;").rstrip(".")
-        if clause not in out:
-            out.append(clause)
-        if len(out) == MAX_MENTIONS:
-            break
-    return " | ".join(out)
+def _sentence(unit, at):
+    """(start, end) of the sentence of a unit that holds position `at`."""
+    stops = [0] + [m.end() for m in _SENTENCE_END.finditer(unit) if unit[m.start() - 1:m.start()] != ";"
+                   and _ends_sentence(unit, m)] + [len(unit)]
+    return max(i for i in stops if i <= at), min(i for i in stops if i > at)
+
+
+def clause(unit, task):
+    """The raw text around the keyword of `task` in a unit, OCR errors and all: within its sentence, from the
+    start of its comma-separated part (at most BEFORE characters) to AFTER characters beyond it, in whole words,
+    without the parts that name only other tasks ('ER negative, PR negative, HER2 3+' gives HER2 'HER2 3+': a
+    neighbour's 'negative' is not evidence). A history or outside header stays in front: it says whose value."""
+    m = evidence_at(unit, task)[1]
+    s0, s1 = _sentence(unit, m.start())
+    sentence, at = unit[s0:s1], m.start() - s0
+    parts, drop = _parts(sentence), set()
+    for j, (a, b) in enumerate(parts):
+        if not a <= at <= b and _names_other_task(sentence[a:b], task):  # the part and one separator go
+            drop.update(range(a, b + 1) if j + 1 < len(parts) else range(a - 1, b))
+    keep = [i for i in range(len(sentence)) if i not in drop]
+    s = "".join(sentence[i] for i in keep)
+    ms = keep.index(at)
+    me = ms + m.end() - m.start()
+    start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
+    end = min(len(s), me + AFTER)
+    while 0 < start < ms and not s[start - 1].isspace():   # whole words only
+        start += 1
+    while me < end < len(s) and not s[end].isspace():
+        end -= 1
+    lead, header = "", _SECTION_RE["history"].match(unit) or _SECTION_RE["outside"].match(unit)
+    if header and s0 == 0 and start > 0:
+        h = len([i for i in keep if i < header.end()])
+        lead, start = header.group().strip() + (" ... " if start > h else " "), max(start, h)
+    return (lead + " ".join(s[start:end].split())).strip(" ,;|-").rstrip(".")
+
+
+def hint_clauses(text):
+    """{task: [raw clauses]} for every task the text speaks of: the clauses of its MAX_MENTIONS best-ranked units
+    (an addendum or the diagnosis before the microscopic description, history and outside values last), best
+    first. For HER2 the IHC and the ISH clause among them come first as one ('HER2 IHC 2+, FISH amplified').
+    The rules locate and rank evidence; they never decide or rewrite a value."""
+    us = units(text)
+    out = {}
+    for task in TASKS:
+        found = []
+        for i in ranked(us, task):
+            c = clause(us[i].text, task)
+            if c and c not in found:
+                found.append(c)
+        found = found[:MAX_MENTIONS]
+        if task == "HER2":
+            ihc = next((c for c in found if _IHC.search(c)), None)
+            ish = next((c for c in found if _ISH.search(c) and c != ihc), None)
+            if ihc and ish:
+                found = [ihc + ", " + ish] + [c for c in found if c not in (ihc, ish)]
+        if found:
+            out[task] = found
+    return out
 
 
 def hints(text):
-    """{task: raw evidence}: the text after each task header (all occurrences, joined by ' | '); for HER2 the
-    IHC and ISH fragments joined (`IHC 2+, FISH amplified`); for a task no header names, the clauses that
-    mention it. The rules locate evidence, they never decide."""
-    text = "\n".join(report_lines(text))  # OCR'd text without line breaks: cut at embedded headers first
-    out = {}
-    for task, rx in _HINT_RE.items():
-        vals = []
-        for m in rx.finditer(text):
-            v = _clip(m.group("v"))
-            if v and v not in vals:
-                vals.append(v)
-        if vals:
-            out[task] = " | ".join(vals)
-    frags = []
-    for m in _HER2_RE.finditer(text):
-        assay = (m.group("a1") or m.group("a2") or m.group("a3") or "").strip().lower()
-        v = _clip(m.group("v") or m.group("v2") or "")
-        if not v:
-            continue
-        if re.search(r"ihc|immuno", assay):
-            v = "IHC " + v
-        elif re.search(r"ish|hybridi", assay):
-            v = "FISH " + v
-        if v not in frags:
-            frags.append(v)
-    if frags:
-        out["HER2"] = ", ".join(frags)
-    for task in MENTION_RE:
-        if task not in out:
-            found = mentions(text, task)
-            if found:
-                out[task] = found
-    return out
+    """{task: raw evidence}: the hint_clauses of each task joined by ' | '."""
+    return {t: " | ".join(c) for t, c in hint_clauses(text).items()}
 
 
 # ----------------------------------------------------------------------------------------------------------
 # the four-block input (Field, Classes, Report, Hints)
 
 HINTS_BLOCK = "\n\nHints:"
-MIN_REPORT_TOKENS = 64  # when the Hints are long, each line is cut to a fair share so the Report keeps this much
+REPORT_SHARE = 0.5  # of max_length after Field/Classes, kept for the Report: the hint lines are cut to fit the rest
 
 
-def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
+def head():
+    """Field + Classes, as short as they can be: the classes in the order of the fields, one group per field,
+    fields with the same classes in one group that names them (ER, PR, HER2: Positive Negative Equivocal)."""
+    groups = defaultdict(list)
+    for t in TASKS:
+        groups[tuple(LABEL_SETS[t])].append(t)
+    return ("Field: " + ", ".join(TASKS) + "\nClasses: "
+            + "; ".join((f"{', '.join(ts)}: " if len(ts) > 1 else "") + " ".join(c) for c, ts in groups.items())
+            + "\nReport:\n")
+
+
+def _hint_line(task, clauses):
+    return f"{task}_hint: " + (" | ".join(clauses) or "none")
+
+
+def _hint_clauses(text, drop_hints):
+    """hint_clauses of the text without the tasks of drop_hints, as if the rules had found nothing for them."""
+    if set(drop_hints) - set(TASKS):
+        raise ValueError(f"drop_hints: unknown task(s) {sorted(set(drop_hints) - set(TASKS))}; tasks are {TASKS}")
+    return {t: c for t, c in hint_clauses(text).items() if t not in drop_hints}
+
+
+def hint_lines(text, drop_hints=()):
+    """{task: 'T_hint: ...'} in task order; a task in drop_hints reads 'none' (hint dropout in training, the
+    evaluation without hints)."""
+    found = _hint_clauses(text, drop_hints)
+    return {t: _hint_line(t, found.get(t, [])) for t in TASKS}
+
+
+def _priority(us, candidates, k):
+    """The candidate units in the order the Report block takes them: the best units of every task (the best of
+    each task, then the second best, ..., each round by score), then their neighbours (nearest first, then by
+    score), then the rest by score."""
+    cand = set(candidates)
+    rounds = {}
+    for t in TASKS:
+        for r, i in enumerate([i for i in ranked(us, t) if i in cand][:MAX_MENTIONS]):
+            rounds[i] = min(rounds.get(i, r), r)
+
+    def score(i):
+        return -us[i].weight * max(us[i].strength.values(), default=0.3)
+
+    top = sorted(rounds, key=lambda i: (rounds[i], score(i), i))
+    near = {i: min((abs(i - a) for a in top), default=k + 1) for i in candidates if i not in rounds}
+    return top + sorted(near, key=lambda i: (min(near[i], k + 1), score(i), i))
+
+
+def _fit(us, order, budget, tokenizer):
+    """The units of `order` that fit `budget` tokens, taken in that order, written in document order with '...'
+    where units were skipped."""
+    cost = {i: len(tokenizer.encode("\n" + us[i].text, add_bos=False)) for i in order}
+    gap = len(tokenizer.encode("\n...", add_bos=False))
+    chosen = []
+    for i in order:
+        trial = sorted(chosen + [i])
+        gaps = sum(b != a + 1 for a, b in zip(trial, trial[1:]))
+        if sum(cost[j] for j in trial) + gap * gaps <= budget:
+            chosen.append(i)
+    while chosen:  # joined text can tokenize differently from its pieces
+        text = _join([u.text for u in us], sorted(chosen))
+        if len(tokenizer.encode(text, add_bos=False)) <= budget:
+            return text
+        chosen.pop()
+    return ""
+
+
+def report_block(text, mode="window", k=5, tokenizer=None, rng=None, budget=None):
+    """The Report block. mode 'window': the +-k units around the anchors (window_slice); 'full': the whole text;
+    'random' (the ablation): a random contiguous span as long as the window would be. Given a tokenizer and a
+    budget of tokens, a window or full text that does not fit keeps the units of _priority that fit, so a cut
+    drops the least relevant units, not the tail (where addenda are)."""
+    if mode == "random":
+        window = report_block(text, "window", k, tokenizer, budget=budget)
+        n = len(tokenizer.encode(window, add_bos=False)) if tokenizer is not None else len(window)
+        return random_window(text, n, rng or random.Random(0), tokenizer)
+    if mode not in ("window", "full"):
+        raise ValueError(f"mode must be 'window', 'full' or 'random', got {mode!r}")
+    whole = window_slice(text, k) if mode == "window" else text
+    if budget is None or tokenizer is None or len(tokenizer.encode(whole, add_bos=False)) <= budget:
+        return whole
+    us = units(text)
+    candidates = _window(us, k) if mode == "window" else range(len(us))
+    return _fit(us, _priority(us, list(candidates), k), budget, tokenizer)
+
+
+def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None, budget=None, drop_hints=()):
     """(head, report, hint_lines) of the model input: head = Field + Classes, hint_lines = {task: "T_hint: ..."}.
 
     The paper shows one `Field` per input yet feeds all heads from one forward pass. We build ONE input per
@@ -550,27 +804,13 @@ def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
     so that the tokens of that line (which attend to the whole report) can be pooled for that task's head.
     """
     block = site_text(text, site)
-    if mode == "window":
-        report = window_slice(block, k)
-    elif mode == "full":
-        report = block
-    elif mode == "random":  # the ablation: a random span as long as the window would be
-        window = window_slice(block, k)
-        budget = len(tokenizer.encode(window, add_bos=False)) if tokenizer is not None else len(window)
-        report = random_window(block, budget, rng or random.Random(0), tokenizer)
-    else:
-        raise ValueError(f"mode must be 'window', 'full' or 'random', got {mode!r}")
-    head = ("Field: " + ", ".join(TASKS) + "\n"
-            + "Classes: " + "; ".join(f"{t}: {' | '.join(LABEL_SETS[t])}" for t in TASKS) + "\n"
-            + "Report:\n")
-    h = hints(block)
-    return head, report, {t: f"{t}_hint: {h.get(t, 'none')}" for t in TASKS}
+    return head(), report_block(block, mode, k, tokenizer, rng, budget), hint_lines(block, drop_hints)
 
 
-def build_input(text, mode="window", site=None, k=5, tokenizer=None, rng=None):
+def build_input(text, mode="window", site=None, k=5, tokenizer=None, rng=None, drop_hints=()):
     """The four-block prompt as one string (see prompt_parts)."""
-    head, report, lines = prompt_parts(text, mode, site, k, tokenizer, rng)
-    return head + report + HINTS_BLOCK + "".join("\n" + line for line in lines.values())
+    h, report, lines = prompt_parts(text, mode, site, k, tokenizer, rng, drop_hints=drop_hints)
+    return h + report + HINTS_BLOCK + "".join("\n" + line for line in lines.values())
 
 
 def _fair_cap(lengths, budget):
@@ -581,52 +821,67 @@ def _fair_cap(lengths, budget):
     return c
 
 
-def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42):
+def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42, drop_hints=()):
     """Token ids of one Report's prompt -> (ids, spans, truncated).
 
     spans = {task: (start, end)}: the positions of that task's Hints line in ids (end exclusive). The Report
-    block is cut first so the whole fits max_length; hint lines too long to leave MIN_REPORT_TOKENS of report
-    are cut to a common length. truncated: whether anything was cut.
+    keeps at least REPORT_SHARE of what Field/Classes leave of max_length (all of it if the hints are short);
+    hint lines too long for the rest are cut to a common length (their weakest clauses first), the Report block
+    to its budget (_priority).
+    drop_hints: tasks whose hint line reads 'none'. truncated: whether anything was cut.
     """
     rng = random.Random(f"{seed}:{report.id}")
-    head, body, lines = prompt_parts(report.text, mode, report.site, k, tokenizer, rng)
-    h = tokenizer.encode(head, add_bos=True)
-    b = tokenizer.encode(body, add_bos=False)
+    block = site_text(report.text, report.site)
+    h = tokenizer.encode(head(), add_bos=True)
     hb = tokenizer.encode(HINTS_BLOCK, add_bos=False)
-    per_task = {t: tokenizer.encode("\n" + line, add_bos=False) for t, line in lines.items()}
-    fixed = len(h) + len(hb)
+    found = _hint_clauses(block, drop_hints)
+    per_task = {t: tokenizer.encode("\n" + _hint_line(t, found.get(t, [])), add_bos=False) for t in TASKS}
+    whole = len(tokenizer.encode(report_block(block, "window" if mode == "random" else mode, k), add_bos=False))
+    share = min(whole, round(REPORT_SHARE * (max_length - len(h))))
     lengths = [len(ids) for ids in per_task.values()]
-    cap = _fair_cap(lengths, max_length - fixed - MIN_REPORT_TOKENS)
+    cap = _fair_cap(lengths, max_length - len(h) - len(hb) - share)
     if cap < min(8, max(lengths)):  # a hint line cut below 8 tokens says nothing
         raise ValueError(f"report {report.id}: max_length={max_length} is too short for the Field/Classes blocks "
-                         f"({fixed} tokens) and seven hint lines; use at least {fixed + MIN_REPORT_TOKENS + 7 * 8}")
-    per_task = {t: ids[:cap] for t, ids in per_task.items()}
-    room = max_length - fixed - sum(len(ids) for ids in per_task.values())
-    ids = h + b[:room] + hb
+                         f"({len(h)} tokens), a Report share and seven hint lines; use at least "
+                         f"{len(h) + 2 * (len(hb) + 7 * 8)}")
+    for t, ids in per_task.items():
+        n = len(found.get(t, []))
+        while len(ids) > cap and n > 1:  # the weakest clauses go before the best one is cut
+            n -= 1
+            ids = tokenizer.encode("\n" + _hint_line(t, found[t][:n]), add_bos=False)
+        per_task[t] = ids[:cap]
+    budget = max_length - len(h) - len(hb) - sum(len(ids) for ids in per_task.values())
+    body = tokenizer.encode(report_block(block, mode, k, tokenizer, rng, budget), add_bos=False)[:budget]
+    ids = h + body + hb
     spans = {}
     for t, line in per_task.items():
         spans[t] = (len(ids), len(ids) + len(line))
         ids += line
-    return ids, spans, len(b) > room or cap < max(lengths)
+    return ids, spans, whole > budget or cap < max(lengths)
 
 
-def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=42):
-    """Prompts of all reports -> (list of (ids, spans), number truncated to max_length); prints the count."""
+def encode_reports(reports, tokenizer, max_length=512, mode="window", k=5, seed=42, drop_hints=()):
+    """Prompts of all reports -> (list of (ids, spans), number cut to fit max_length); prints the count."""
     out, n_trunc = [], 0
     for r in reports:
-        ids, spans, cut = encode_report(r, tokenizer, max_length, mode, k, seed)
+        ids, spans, cut = encode_report(r, tokenizer, max_length, mode, k, seed, drop_hints)
         out.append((ids, spans))
         n_trunc += cut
     if n_trunc:
         print(f"{n_trunc} of {len(reports)} report(s) cut to fit max_length={max_length} "
-              f"(Report block first, then the longest hint lines)", file=sys.stderr)
+              f"(the least relevant Report units first, then the longest hint lines)", file=sys.stderr)
     return out, n_trunc
 
 
 def label_tensors(records, label_sets=LABEL_SETS):
-    """{task: LongTensor (B,)} of class indices, -100 where the label is not stated."""
-    return {t: torch.tensor([labels.index(r.labels[t]) if r.labels.get(t) is not None else -100 for r in records],
-                            dtype=torch.long) for t, labels in label_sets.items()}
+    """{task: LongTensor (B,)} of class indices; a label the report does not state is the NOT_STATED class where
+    the task's label set has one (head_label_sets), else -100 (no loss)."""
+    def index(labels, value):
+        if value is not None:
+            return labels.index(value)
+        return labels.index(NOT_STATED) if NOT_STATED in labels else -100
+    return {t: torch.tensor([index(labels, r.labels.get(t)) for r in records], dtype=torch.long)
+            for t, labels in label_sets.items()}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -658,6 +913,25 @@ def stratified_split(records, seed=42, fractions=(0.8, 0.1, 0.1), by="HER2"):
     for s in splits:
         s.sort(key=lambda r: r.id)
     return tuple(splits)
+
+
+def split_by_style(records, seed=42, fractions=(0.8, 0.1, 0.1)):
+    """(train, val, test) of whole styles: a seeded shuffle of the style names, then test styles until the test
+    share is reached, then validation styles. No style of val or test is seen in training, so their scores say
+    how the model reads reports written unlike anything it was trained on."""
+    if any(r.style is None for r in records):
+        raise ValueError("split_by_style: every record needs a 'style'; use stratified_split otherwise")
+    size = Counter(r.style for r in records)
+    if len(size) < 3:
+        raise ValueError(f"split_by_style needs at least 3 styles, the data has {len(size)}: {sorted(size)}")
+    styles = sorted(size)
+    random.Random(seed).shuffle(styles)
+    held = {"test": [], "val": []}
+    for part, frac in (("test", fractions[2]), ("val", fractions[1])):
+        while sum(size[s] for s in held[part]) < frac * len(records) and len(styles) > 1:
+            held[part].append(styles.pop())
+    pick = lambda names: sorted((r for r in records if r.style in names), key=lambda r: r.id)
+    return pick(set(styles)), pick(set(held["val"])), pick(set(held["test"]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -707,6 +981,106 @@ def naive_predictions(texts):
             row[task] = {"label": label, "probs": probs}
         out.append(row)
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# text as it arrives from elsewhere: PDF extraction, OCR, another institution's template; labels never change
+
+ARRIVALS = ("oneline", "ocr", "headers", "upper", "addendum", "oneline+ocr", "headers+addendum", "oneline+upper+ocr")
+OCR_RATE = (0.02, 0.04)  # character error rate of OCR on scanned pages
+# glyph confusions of OCR: letters and digits that look alike. A digit never becomes another digit, and no
+# 'O' after T/N/M becomes '0' (the word 'TO' is not a stage T0).
+OCR_CONFUSIONS = {"rn": "m", "cl": "d", "m": "rn", "1": "l", "0": "O", "O": "0", "o": "0", "I": "l", "l": "I",
+                  "e": "c"}
+_OCR_RE = re.compile(r"rn|cl|(?<![TNMtnm])[Oo]|[m10Il]|e")
+# another institution's section names: each group is renamed to one of its alternatives
+HEADER_VOCABULARY = [
+    (r"FINAL (?:PATHOLOGIC(?:AL)? )?DIAGNOSIS|OUR DIAGNOSIS|DIAGNOSIS",
+     ["DX", "Interpretation", "Pathologic Diagnosis"]),
+    (r"CLINICAL (?:HISTORY|DATA|INFORMATION)|HISTORY", ["Clin Hx", "Indication", "Pertinent History"]),
+    (r"GROSS(?: DESCRIPTION)?", ["Macroscopic", "Gross Examination", "Specimen Description"]),
+    (r"MICROSCOPIC(?: DESCRIPTION)?", ["Microscopy", "Histology", "Microscopic Examination"]),
+    (r"SPECIMEN(?:\(S\)|S)? SUBMITTED|MATERIAL RECEIVED", ["Source of Specimen", "Specimens Received", "Tissue"]),
+    (r"SYNOPTIC (?:SUMMARY|REPORT)", ["Tumor Summary", "CAP Protocol Data", "Checklist"]),
+    (r"PROGNOSTIC MARKERS|RECEPTOR STATUS|(?:BREAST )?BIOMARKER STUDIES|BIOMARKERS",
+     ["Ancillary Studies", "Predictive Markers", "Special Studies"]),
+    (r"COMMENTS?", ["Remarks", "Note"]),
+]
+_HEADER_RE = [(re.compile(r"(?:^|(?<=\S\s\s))(?P<pre>[ \t]*)(?P<h>" + p + r")(?=[ \t]*(?::|$))", re.I | re.M), alts)
+              for p, alts in HEADER_VOCABULARY]
+# appended text that states nothing a label depends on: no stage, grade, receptor or status word
+ADDENDA = [
+    "ADDENDUM: Ki-67 proliferation index 20 %.",
+    "ADDENDUM: Additional levels examined; the diagnosis is unchanged.",
+    "ADDENDUM: Case reviewed at the multidisciplinary conference on [DATE]; no change to the diagnosis.",
+    "Electronically signed: [REDACTED], MD, Pathologist\nI have personally reviewed the slides and agree with the "
+    "interpretation above.",
+    "Testing performed at Regional Medical Laboratory, 1200 Main Street, Springfield. CLIA #05D0912345. "
+    "Laboratory Director: [REDACTED], MD.",
+    "DISCLAIMER: This report is confidential and intended for the ordering provider only. If you have received it "
+    "in error, please notify the sender and destroy all copies.",
+    "Some assays in this report were developed and their performance characteristics determined by this "
+    "laboratory. They have not been cleared or approved by the U.S. Food and Drug Administration.",
+]
+
+
+def _oneline(text, rng):
+    """Text extracted from a scanned PDF: no line breaks, the page header and footer repeated at each page."""
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    units = blocks if len(blocks) >= 3 else text.strip().splitlines()
+    cuts = [i for i in range(1, len(units)) if not units[i - 1].rstrip().endswith(":")]
+    n = min(rng.randint(2, 3), len(cuts) + 1)
+    cuts = [0] + sorted(rng.sample(cuts, n - 1)) + [len(units)]
+    running = (f"Patient: [REDACTED] MRN 00{rng.randrange(10**5):05d} Printed "
+               f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/{rng.randint(2015, 2024)}")
+    pages = [[running] + units[a:b] + [f"Page {i + 1} of {n}"] for i, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    return " ".join(re.sub(r"\s*\n\s*", " ", u.strip()) for page in pages for u in page)
+
+
+def _ocr(text, rng):
+    """OCR confusions at a 2-4 % character error rate, at most one per word, evidence words included."""
+    words = [m.span() for m in re.finditer(r"\S+", text)]
+    k = round(rng.uniform(*OCR_RATE) * sum(b - a for a, b in words))
+    found = [ms for a, b in words if (ms := list(_OCR_RE.finditer(text, a, b)))]
+    hits = sorted((rng.choice(ms) for ms in rng.sample(found, min(k, len(found)))), key=lambda m: m.start())
+    out, at = [], 0
+    for m in hits:
+        out += [text[at:m.start()], OCR_CONFUSIONS[m.group()]]
+        at = m.end()
+    return "".join(out) + text[at:]
+
+
+def _headers(text, rng):
+    """Section headers renamed to another institution's vocabulary, one name per section."""
+    for rx, alts in _HEADER_RE:
+        new = rng.choice(alts)
+        text = rx.sub(lambda m: m.group("pre") + (new.upper() if m.group("h").isupper() else new), text)
+    return text
+
+
+def _upper(text, rng):
+    """The whole text in capitals."""
+    return text.upper()
+
+
+def _addendum(text, rng):
+    """An addendum or administrative text appended that changes nothing."""
+    return text.rstrip() + "\n\n" + rng.choice(ADDENDA) + "\n"
+
+
+_ARRIVE = {"headers": _headers, "addendum": _addendum, "oneline": _oneline, "upper": _upper, "ocr": _ocr}
+
+
+def arrive(text, rng, kind):
+    """The text as it might arrive from elsewhere: kind is one of ARRIVALS, any '+' of its parts, or 'none'.
+    Parts apply in a fixed order (headers, addendum, oneline, upper, ocr); labels stay true."""
+    parts = set() if kind == "none" else set(kind.split("+"))
+    if not parts <= set(_ARRIVE):
+        raise ValueError(f"unknown arrival {kind!r}: expected 'none' or '+' of {list(_ARRIVE)}")
+    for name, fn in _ARRIVE.items():
+        if name in parts:
+            text = fn(text, rng)
+    return text
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 The tables of the MTL paper for runs of train_mtl.py (and, via `probes`, the alignment paper's probe table).
 
     python evaluate.py runs/mtl                          # Table I + confusion matrices + training curves (PNG)
+    python evaluate.py runs/mtl --data my_reports.jsonl  # Table I of the run on any labelled file
     python evaluate.py --compare runs/a runs/b ...       # Tables II (adapters), III (MTL vs STL), IV (slicing)
     python evaluate.py probes ...                        # alignment: logistic-regression probes per stage
 
@@ -10,7 +11,8 @@ present in the test labels, AUROC (one-vs-rest, macro over classes, for more tha
 baseline has no probabilities: its score is the one-hot of its answer (all zero when it finds nothing),
 which is how a rule system gets an AUROC at all. A task with a single class in the test labels is shown but
 left out of the average. The paper's cohort was all M0, so its Table I has no M row and averages six tasks;
-our corpus has M1 cases, so the table gives both averages: over every task, and over the paper's six.
+our corpus has M1 cases, so the table gives both averages: over every task, and over the paper's six. A
+field the report omits is scored apart: the share of those answered "not stated" (null).
 """
 
 import argparse
@@ -56,7 +58,8 @@ def ovr_auroc(gold, scores, classes):
 
 
 def table_one(records, label_sets=None):
-    """Test records (gold / model / baseline per task) -> per-task and average metrics of model and baseline."""
+    """Test records (gold / model / baseline per task) -> per-task and average metrics of model and baseline, over
+    the reports that state each task, and the not-stated accuracy over the fields they omit."""
     tasks = list(records[0]["gold"]) if records else []
     table = {"tasks": {}, "average": {}}
     for task in tasks:
@@ -64,6 +67,7 @@ def table_one(records, label_sets=None):
         if not rows:
             continue
         classes = (label_sets or {}).get(task) or list(rows[0]["model"][task]["probs"])
+        classes = [c for c in classes if c != data.NOT_STATED]
         gold = [r["gold"][task] for r in rows]
         model_scores = [[r["model"][task]["probs"][c] for c in classes] for r in rows]
         base = [r["baseline"].get(task) for r in rows]
@@ -79,7 +83,51 @@ def table_one(records, label_sets=None):
         table["average"][who] = {m: _mean([table["tasks"][t][who][m] for t in averaged]) for m in METRICS}
         table["average_paper"][who] = {m: _mean([table["tasks"][t][who][m] for t in averaged if t != "M"])
                                        for m in METRICS}
+    table["not_stated"] = not_stated_accuracy(records, tasks)
     return table
+
+
+def _answer(record, who, task):
+    """The label a record's model or baseline gave for a task (None = not stated)."""
+    a = record[who].get(task)
+    return a["label"] if isinstance(a, dict) else a
+
+
+def not_stated_accuracy(records, tasks):
+    """Over the fields a report omits (gold null): the share answered null as well, per task and over all."""
+    out = {"tasks": {}}
+    pooled = {"model": [], "baseline": []}
+    for task in tasks:
+        rows = [r for r in records if r["gold"].get(task) is None and task in r["model"]]
+        if rows:
+            out["tasks"][task] = {"n": len(rows)}
+            for who in pooled:
+                hits = [_answer(r, who, task) is None for r in rows]
+                out["tasks"][task][who] = sum(hits) / len(hits)
+                pooled[who] += hits
+    out["n"] = len(pooled["model"])
+    for who, hits in pooled.items():
+        out[who] = sum(hits) / len(hits) if hits else float("nan")
+    return out
+
+
+def style_table(records, label_sets=None):
+    """{style: (n, six-task macro F1 of the model, of the baseline)} for records that carry a style."""
+    styles = sorted({r.get("style") for r in records if r.get("style")})
+    out = {}
+    for style in styles:
+        t = table_one([r for r in records if r.get("style") == style], label_sets)
+        out[style] = (sum(r.get("style") == style for r in records), t["average_paper"]["model"]["macro_f1"],
+                      t["average_paper"]["baseline"]["macro_f1"])
+    return out
+
+
+def format_style_table(rows):
+    lines = [f"{'Style':26s} {'n':>5s} {'Baseline':>9s} {'Model':>7s} {'Model - Baseline':>17s}   "
+             "(macro F1, the paper's six tasks)"]
+    for style, (n, m, b) in rows.items():
+        lines.append(f"{style:26s} {n:5d} {_f(b):>9s} {_f(m):>7s} {m - b:>+17.3f}")
+    return "\n".join(lines)
 
 
 def _mean(xs):
@@ -104,6 +152,10 @@ def format_table_one(table, title="Table I"):
         b, m = table[key]["baseline"], table[key]["model"]
         lines.append(f"{name:18s} " + " ".join(f"{_f(b[k]):>7s}" for k in METRICS) + " | "
                      + " ".join(f"{_f(m[k]):>7s}" for k in METRICS))
+    ns = table.get("not_stated")
+    if ns and ns["n"]:
+        lines.append(f"{'Not stated: acc.':18s} {_f(ns['baseline']):>7s} {'':15s} | {_f(ns['model']):>7s} "
+                     f"{'':15s} {ns['n']:4d}  (fields the report omits, answered null)")
     return "\n".join(lines)
 
 # -----------------------------------------------------------------------------
@@ -123,17 +175,17 @@ def read_run(run):
 
 
 def plot_confusion(records, label_sets, path):
-    """One confusion matrix per task (rows: true class, columns: predicted class) in one PNG."""
+    """One confusion matrix per task (rows: true class, columns: predicted class; 'not stated' included) in one PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    tasks = [t for t in label_sets if any(r["gold"].get(t) is not None and t in r["model"] for r in records)]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.4), squeeze=False)
+    tasks = [t for t in label_sets if any(t in r["model"] for r in records)]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        rows = [r for r in records if r["gold"].get(task) is not None]
-        classes = label_sets[task]
-        cm = confusion_matrix([r["gold"][task] for r in rows], [r["model"][task]["label"] for r in rows],
-                              labels=classes)
+        rows = [r for r in records if task in r["model"]]
+        classes = [c for c in label_sets[task] if c != data.NOT_STATED] + [data.NOT_STATED]
+        cm = confusion_matrix([r["gold"].get(task) or data.NOT_STATED for r in rows],
+                              [r["model"][task]["label"] or data.NOT_STATED for r in rows], labels=classes)
         ax.imshow(cm, cmap="Blues")
         for i in range(len(classes)):
             for j in range(len(classes)):
@@ -178,10 +230,41 @@ def evaluate_run(run, plots=True):
     label_sets = json.load(open(os.path.join(run, "label_maps.json")))
     table = table_one(r["records"], label_sets)
     print(format_table_one(table, title=f"Table I: {run} (S_test = {len(r['records'])})"))
+    styles = style_table(r["records"], label_sets)
+    if styles:
+        print("\n" + format_style_table(styles))
     if plots:
         plot_confusion(r["records"], label_sets, os.path.join(run, "confusion_matrices.png"))
         curves = plot_curves(run, os.path.join(run, "training_curves.png"))
         print(f"\nwrote {run}/confusion_matrices.png" + (f", {run}/training_curves.png" if curves else ""))
+    return table
+
+def score_file(run, path, out=None, skip_bad=False, drop_hints=False, batch=8, plots=True):
+    """Table I of a trained run on any labelled reports file (your own held-out reports), next to the baseline,
+    with a per-style table when the records carry a style; writes predictions and confusion matrices to `out`."""
+    import train_mtl  # here, not at the top: train_mtl imports this module
+    from llama import load_tokenizer
+    reports = data.read_reports(path, skip_bad=skip_bad)
+    cfg, models, dtype, device = train_mtl.load_run(run)
+    tok = load_tokenizer(cfg["model"])
+    records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, batch,
+                                      data.TASKS if drop_hints else (), desc=os.path.basename(path))
+    table = table_one(records, data.LABEL_SETS)
+    text = format_table_one(table, title=f"Table I: {run} on {path} (S = {len(records)}"
+                                         + (", hints removed)" if drop_hints else ")"))
+    styles = style_table(records, data.LABEL_SETS)
+    if styles:
+        text += "\n\n" + format_style_table(styles)
+    print(text)
+    out = out or os.path.join(run, "eval_" + pathlib.Path(path).stem + ("_no_hints" if drop_hints else ""))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "predictions.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    pathlib.Path(out, "table.txt").write_text(text + "\n")
+    pathlib.Path(out, "metrics.json").write_text(json.dumps({"table": table, "by_style": styles}, indent=2))
+    if plots:
+        plot_confusion(records, data.LABEL_SETS, os.path.join(out, "confusion_matrices.png"))
+    print(f"\nwrote {out}/: predictions.jsonl, table.txt, metrics.json" + (", confusion_matrices.png" if plots else ""))
     return table
 
 # -----------------------------------------------------------------------------
@@ -365,11 +448,21 @@ def main(argv=None):
         return 0
     p = argparse.ArgumentParser(description="Tables of the MTL paper for train_mtl.py runs.")
     p.add_argument("run", nargs="?", help="a run directory: prints Table I, writes PNGs")
+    p.add_argument("--data", help="score the run on this labelled reports.jsonl instead of its own test split")
+    p.add_argument("--no-hints", action="store_true", help="with --data: every hint line reads 'none' (ablation)")
+    p.add_argument("--skip-bad", action="store_true", help="with --data: leave out bad lines (listed)")
+    p.add_argument("--out", help="with --data: where to write predictions and plots (default RUN/eval_<file>)")
     p.add_argument("--compare", nargs="+", metavar="RUN", help="runs of the ablation flags: Tables II-IV")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
     if args.compare:
         print(format_compare(args.compare))
+    elif args.run and args.data:
+        try:
+            score_file(args.run, args.data, args.out, args.skip_bad, args.no_hints, plots=not args.no_plots)
+        except (data.DataError, OSError) as e:
+            print(f"evaluate.py: {e}", file=sys.stderr)
+            return 2
     elif args.run:
         evaluate_run(args.run, plots=not args.no_plots)
     else:

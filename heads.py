@@ -12,6 +12,8 @@ All pooling is correct for left and right padding (attention_mask: 1 = token, 0 
 import torch
 import torch.nn as nn
 
+from data import NOT_STATED
+
 # -----------------------------------------------------------------------------
 # pooling
 
@@ -76,7 +78,8 @@ class MultiTaskHeads(nn.Module):
 
     @torch.no_grad()
     def predict(self, logits):
-        """{task: (B, C_t)} -> one record per row: [{task: {"label": str, "probs": {label: p}}}]."""
+        """{task: (B, C_t)} -> one record per row: [{task: {"label": str, "probs": {label: p}}}]; the label is
+        None (JSON null) where the head's answer is NOT_STATED, and "probs" then says how sure it is."""
         B = len(next(iter(logits.values())))
         records = [{} for _ in range(B)]
         for task, task_logits in logits.items():
@@ -84,6 +87,6 @@ class MultiTaskHeads(nn.Module):
             probs = task_logits.float().softmax(-1).cpu()      # (B, C_t)
             for b in range(B):
                 p = probs[b].tolist()
-                records[b][task] = {"label": labels[int(probs[b].argmax())],
-                                    "probs": dict(zip(labels, p))}
+                label = labels[int(probs[b].argmax())]
+                records[b][task] = {"label": None if label == NOT_STATED else label, "probs": dict(zip(labels, p))}
         return records

@@ -3,11 +3,15 @@ Multi-task (Q)LoRA classifier for breast pathology reports (the MTL paper, Fig. 
 
 One shared Llama encoder with LoRA on q/k/v/o reads the four-block prompt of a report once; seven parallel
 linear heads (T, N, M, grade, ER, PR, HER2) read it; the loss is the sum of the per-task cross-entropies,
-HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with two departures, both flags:
+HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with three departures, all flags:
   --pool field (default): each head reads the mean hidden state of its own task's Hints line, the analogue
       of the paper's terminal state of a one-field input; --pool last is the paper's single last token.
       Measured on the demo model, the last token carries mostly the last hint line (HER2) and little else.
   --head-init probe (default): heads fitted to the frozen features before fine-tuning; --head-init zero.
+  --not-stated class (default): every head has a "not stated" class learned from the null labels, so predict
+      answers null where the report is silent; --not-stated ignore is the paper (null labels carry no loss).
+The split holds whole report styles out of training when the records name their style (--split auto), so
+the test table measures reports written unlike anything the model was trained on.
 
     python train_mtl.py --data reports.jsonl                       # train, writes runs/mtl/
     python train_mtl.py --data reports.jsonl --resume              # continue an interrupted run
@@ -80,6 +84,15 @@ def train_parser():
     p.add_argument("--head-init", choices=["probe", "zero"], default="probe",
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
     p.add_argument("--weighted", default="HER2", help="tasks with balanced class weights w_c = S/(C s_c), or 'none'")
+    p.add_argument("--not-stated", choices=["class", "ignore"], default="class",
+                   help="class: every head has a 'not stated' class learned from the null labels; ignore: null "
+                        "labels carry no loss (the paper)")
+    p.add_argument("--hint-dropout", type=float, default=0.0,
+                   help="probability that a training report's hint line of a task reads 'none', so that the heads "
+                        "learn to read the Report block too (0 = the paper)")
+    p.add_argument("--split", choices=["auto", "style", "random"], default="auto",
+                   help="style: whole styles held out for validation and test (needs a 'style' per record); "
+                        "random: stratified 80/10/10 (the paper); auto: style when the data has styles")
     # optimisation (paper: AdamW, lr 1e-4, cosine, 3%% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--head-lr", type=float, default=None, help="learning rate of the heads (default: --lr)")
@@ -98,8 +111,9 @@ def train_parser():
     p.add_argument("--max-val", type=int, default=None, help="validate on at most N reports")
     p.add_argument("--eval-batch", type=int, default=8)
     p.add_argument("--augment", type=float, default=0.0,
-                   help="probability of presenting a training report as raw text arrives (lines joined, sections "
-                        "reordered, OCR-like noise); 0 = the paper's plain training")
+                   help="probability of presenting a training report as text arrives from elsewhere (data.arrive: "
+                        "one line from a PDF, OCR confusions in the evidence too, other headers, capitals, an "
+                        "addendum); 0 = the paper's plain training")
     p.add_argument("--save-every", type=int, default=1, help="checkpoint every N optimizer steps")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: all cores; 1 is faster when other jobs share the cores)")
@@ -119,17 +133,20 @@ def predict_parser():
 # -----------------------------------------------------------------------------
 # inputs
 
-def encode(report, cfg, tok, text=None):
+def encode(report, cfg, tok, text=None, drop_hints=()):
     """(ids, spans) of a report's four-block prompt (data.encode_report: cut to fit, Hints kept).
-    text: replaces the record's own text (its site's block for a multi-specimen record)."""
+    text: replaces the record's own text (its site's block for a multi-specimen record); drop_hints: the tasks
+    whose hint line reads as if the rules had found nothing."""
     if text is not None:
         report = dataclasses.replace(report, text=text, site=None)
-    return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[:2]
+    return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"],
+                              drop_hints=drop_hints)[:2]
 
 
-def encode_all(reports, cfg, tok):
+def encode_all(reports, cfg, tok, drop_hints=()):
     """[(ids, spans)] of many reports; data.encode_reports prints how many had to be cut."""
-    return data.encode_reports(reports, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"])[0]
+    return data.encode_reports(reports, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"],
+                               drop_hints=drop_hints)[0]
 
 
 def collate(encoded, tasks, pool, pad_id):
@@ -152,29 +169,14 @@ def collate(encoded, tasks, pool, pad_id):
     return ids, mask, torch.tensor(rows, dtype=torch.long)
 
 
-OCR_CONFUSIONS = {"rn": "m", "l": "1", "I": "l", "O": "0", "o": "0", "e": "c", ",": ".", ":": ";"}
-_OCR_RE = re.compile("|".join(map(re.escape, OCR_CONFUSIONS)))
-
-
-AUGMENTATIONS = ("join", "shuffle", "ocr", "join+ocr")
-
-
 def augment_text(text, rng, kind=None):
-    """Show a report as real reports arrive: line breaks lost, sections reordered, OCR confusions (2 %).
+    """Show a report as real reports arrive (data.arrive): one line from a PDF, OCR confusions, another
+    institution's headers, capitals, an addendum that changes nothing.
 
     Labels do not change; the point is that the model never learns to rely on one generator's layout.
-    kind: one of AUGMENTATIONS, default a random one.
+    kind: one of data.ARRIVALS, default a random one.
     """
-    kind = kind or rng.choice(AUGMENTATIONS)
-    if "shuffle" in kind:
-        sections = [s for s in re.split(r"\n\s*\n", text) if s.strip()]
-        rng.shuffle(sections)
-        text = "\n\n".join(sections)
-    if "ocr" in kind:
-        text = _OCR_RE.sub(lambda m: OCR_CONFUSIONS[m.group()] if rng.random() < 0.02 else m.group(), text)
-    if "join" in kind:
-        text = re.sub(r"\s*\n\s*", " ", text)
-    return text
+    return data.arrive(text, rng, kind or rng.choice(data.ARRIVALS))
 
 
 # -----------------------------------------------------------------------------
@@ -331,6 +333,16 @@ def check_inputs(cfg):
         problems.append(f"--dropout must be in [0, 1), got {cfg['dropout']}")
     if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
+    if not 0 <= cfg.get("hint_dropout", 0) <= 1:
+        problems.append(f"--hint-dropout must be in [0, 1], got {cfg['hint_dropout']}")
+    if reports is not None and cfg.get("split") == "style":
+        unstyled = [r.line for r in reports if r.style is None]
+        if unstyled:
+            problems.append(f"--split style: {len(unstyled)} record(s) of {cfg['data']} have no 'style' "
+                            f"(first on line {unstyled[0]}); use --split random")
+        elif len({r.style for r in reports}) < 3:
+            problems.append(f"--split style: {cfg['data']} has {len({r.style for r in reports})} style(s), "
+                            f"at least 3 are needed (train, validation, test)")
     if problems:
         raise SetupError("cannot start training:\n  - " + "\n  - ".join(problems))
     return reports, str(model_dir)
@@ -472,13 +484,13 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
             try:
                 for k, idx in enumerate(group):
                     seqs = []
-                    for i in idx:  # per-report RNG: the same augmentation after a resume
+                    for i in idx:  # per-report RNG: the same augmentation and hint dropout after a resume
                         rng = random.Random(f"{cfg['seed']}-{epoch}-{i}")
+                        text = None
                         if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
                             text = augment_text(data.site_text(train[i].text, train[i].site), rng)
-                            seqs.append(encode(train[i], cfg, tok, text))
-                        else:
-                            seqs.append(train_seqs[i])
+                        drop = [t for t in label_sets if rng.random() < cfg.get("hint_dropout", 0.0)]
+                        seqs.append(encode(train[i], cfg, tok, text, drop) if text or drop else train_seqs[i])
                     ids, mask, spans = collate(seqs, list(label_sets), cfg["pool"], tok.pad_id)
                     y = {t: v[idx] for t, v in y_train.items()}
                     with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
@@ -566,10 +578,29 @@ def test_records(test, model_preds, label_sets):
     """One record per test report: gold labels, the model's label + probabilities, the naive baseline."""
     records = []
     for r, pred in zip(test, model_preds):
-        base = data.naive_baseline(r.text)
-        records.append({"id": r.id, "gold": {t: r.labels.get(t) for t in label_sets},
+        base = data.naive_baseline(data.site_text(r.text, r.site))
+        records.append({"id": r.id, "style": r.style, "gold": {t: r.labels.get(t) for t in label_sets},
                         "model": pred, "baseline": {t: base.get(t) for t in label_sets}})
     return records
+
+
+def score_reports(models, reports, cfg, tok, dtype, device, batch, drop_hints=(), desc=None):
+    """Labelled reports -> test_records (gold, model, baseline per report); drop_hints as in encode."""
+    preds = predict_records(models, encode_all(reports, cfg, tok, drop_hints), tok.pad_id, batch, dtype, device,
+                            desc)
+    return test_records(reports, preds, data.TASKS)
+
+
+def split_reports(reports, cfg):
+    """(train, val, test) as --split says: whole styles held out (auto, when every record names one of 3+
+    styles), or the paper's stratified 80/10/10."""
+    how = cfg.get("split", "random")
+    if how == "auto":
+        styles = {r.style for r in reports}
+        how = "style" if None not in styles and len(styles) >= 3 else "random"
+    if how == "style":
+        return data.split_by_style(reports, seed=cfg["seed"])
+    return data.stratified_split(reports, seed=cfg["seed"])
 
 
 def train_main(argv):
@@ -599,27 +630,36 @@ def train_main(argv):
               file=sys.stderr)
         return 2
 
-    train, val, test = data.stratified_split(reports, seed=cfg["seed"])
+    train, val, test = split_reports(reports, cfg)
     if cfg["max_train"] is not None:
         train = random.Random(cfg["seed"]).sample(train, min(cfg["max_train"], len(train)))
     if cfg["max_val"] is not None:
         val = val[:cfg["max_val"]]
     random.seed(cfg["seed"])
     tok = load_tokenizer(cfg["model"])
-    cfg.update(device=device, n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS))
+    cfg.update(device=device, n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS),
+               styles={part: sorted({r.style for r in recs if r.style})
+                       for part, recs in (("train", train), ("val", val), ("test", test))})
     write_json({k: v for k, v in cfg.items()}, cfg_path)
 
     task_groups = [[t] for t in data.TASKS] if cfg["single_task"] else [list(data.TASKS)]
-    summaries, preds, test_seqs = [], [dict() for _ in test], None
+    head_sets = (data.head_label_sets() if cfg["not_stated"] == "class" else dict(data.LABEL_SETS))
+    # the test split is read twice: as built, and with every hint line emptied (does the model read the report?);
+    # the validation split once more with the final model, for design choices (never the test split)
+    summaries, test_seqs = [], None
+    preds = {"hints": [dict() for _ in test], "no hints": [dict() for _ in test], "val": [dict() for _ in val]}
     try:
         for tasks in task_groups:
-            label_sets = {t: data.LABEL_SETS[t] for t in tasks}
+            label_sets = {t: head_sets[t] for t in tasks}
             sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
             model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
-            test_seqs = test_seqs or encode_all(test, cfg, tok)  # once, after train_one has checked --max-length
-            for rec, p in zip(preds, predict_records([model], test_seqs, tok.pad_id, cfg["eval_batch"], dtype,
-                                                     device, desc="test split")):
-                rec.update(p)
+            test_seqs = test_seqs or {  # once, after train_one has checked --max-length
+                "hints": encode_all(test, cfg, tok), "no hints": encode_all(test, cfg, tok, data.TASKS),
+                "val": encode_all(val, cfg, tok)}
+            for kind, seqs in test_seqs.items():
+                for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg["eval_batch"], dtype,
+                                                               device, desc=f"test split, {kind}")):
+                    rec.update(p)
             summaries.append(summary)
             del model
     except SetupError as e:
@@ -633,20 +673,35 @@ def train_main(argv):
               "the same command plus --resume", file=sys.stderr)
         return 130
     if cfg["single_task"]:
-        write_json({t: data.LABEL_SETS[t] for t in data.TASKS}, os.path.join(out, "label_maps.json"))
+        write_json(head_sets, os.path.join(out, "label_maps.json"))
 
-    records = test_records(test, preds, {t: data.LABEL_SETS[t] for t in data.TASKS})
+    records = test_records(test, preds["hints"], data.TASKS)
     with open(os.path.join(out, "test_predictions.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
-    table = evaluate.table_one(records, {t: data.LABEL_SETS[t] for t in data.TASKS})
+    table = evaluate.table_one(records, data.LABEL_SETS)
+    no_hints = evaluate.table_one(test_records(test, preds["no hints"], data.TASKS), data.LABEL_SETS)
+    styles = evaluate.style_table(records, data.LABEL_SETS)
+    val_records = test_records(val, preds["val"], data.TASKS)
+    val_table = evaluate.table_one(val_records, data.LABEL_SETS)
     metrics = {"models": len(summaries), "trainable_params": sum(s["trainable_params"] for s in summaries),
                "train_seconds": sum(s["train_seconds"] for s in summaries), "wall_seconds": time.time() - t_start,
                "peak_rss_mb": peak_rss_mb(), "best_val_loss": [s["best_val_loss"] for s in summaries],
-               "test": table, "per_epoch": json.load(open(os.path.join(out if not cfg["single_task"] else
+               "test": table, "test_no_hints": no_hints, "test_by_style": styles, "val": val_table,
+               "val_by_style": evaluate.style_table(val_records, data.LABEL_SETS),
+               "per_epoch": json.load(open(os.path.join(out if not cfg["single_task"] else
                                                                         os.path.join(out, "single_task", "T"),
                                                                         "epochs.json")))}
     write_json(metrics, os.path.join(out, "metrics.json"))
-    text = evaluate.format_table_one(table, title=f"Table I: held-out test split (S_test = {len(test)})")
+    held = f"styles held out of training: {', '.join(cfg['styles']['test'])}" if cfg["styles"]["test"] else \
+        "stratified split"
+    text = evaluate.format_table_one(table, title=f"Table I: test split (S_test = {len(test)}; {held})")
+    if styles:
+        text += "\n\n" + evaluate.format_style_table(styles)
+    six = lambda t: f"{t['average_paper']['model']['macro_f1']:.3f}"
+    text += (f"\n\nHints removed (every hint line 'none'): macro F1 {six(no_hints)} over the paper's six tasks, "
+             f"{no_hints['average']['model']['macro_f1']:.3f} over all seven"
+             f"\nValidation split (for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
+             f"not-stated accuracy {val_table['not_stated']['model']:.3f}")
     atomic_write_text(text + "\n", os.path.join(out, "test_table.txt"))
     print(text)
     print(f"\nwrote {out}/: adapter/, heads.safetensors, label_maps.json, config.json, epochs.json, metrics.json, "

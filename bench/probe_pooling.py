@@ -1,11 +1,11 @@
 """Which hidden states read the seven fields best? Frozen demo model, a linear probe per task and layer.
 
-    python bench/probe_pooling.py                       # 400 training reports, the test split (~4 min, 2 cores)
+    python bench/probe_pooling.py                       # 400 training reports, the validation split (~4 min)
 
 For the last token (the paper's terminal state, shared by all heads) and for each task's own Hints line
 (train_mtl.py --pool field), after blocks 6, 12, 18, 24 and 30 of SmolLM2-135M: a logistic regression
 (evaluate.make_probe: StandardScaler + LogisticRegression) fitted on the training reports, macro F1 on the
-test split, averaged over the seven tasks. Nothing is fine-tuned: this measures what the pooling and the
+validation split (whole styles unseen by the probes), averaged over the seven tasks. Nothing is fine-tuned: this measures what the pooling and the
 layer make readable, which is why train_mtl.py defaults to --pool field and the README uses --layers 12.
 """
 import argparse
@@ -57,22 +57,22 @@ def main():
     layers = [int(x) for x in a.layers.split(",")]
     path = resolve_model(None)
     tok, model = load_tokenizer(path), load_model(path, dtype=torch.bfloat16).eval()
-    train, _, test = data.stratified_split(data.read_reports(a.data))
+    cfg = {"max_length": a.max_length, "slicing": "window", "seed": 42, "split": "auto"}
+    train, val, _ = train_mtl.split_reports(data.read_reports(a.data), cfg)  # a design choice: never the test split
     train = train[:a.n_train]
-    cfg = {"max_length": a.max_length, "slicing": "window", "seed": 42}
-    enc_train, enc_test = train_mtl.encode_all(train, cfg, tok), train_mtl.encode_all(test, cfg, tok)
-    y_train, y_test = data.label_tensors(train), data.label_tensors(test)
-    print(f"macro F1 on the test split (n={len(test)}), probes fitted on {len(train)} training reports")
+    enc_train, enc_val = train_mtl.encode_all(train, cfg, tok), train_mtl.encode_all(val, cfg, tok)
+    y_train, y_val = data.label_tensors(train), data.label_tensors(val)
+    print(f"macro F1 on the validation split (n={len(val)}), probes fitted on {len(train)} training reports")
     print(f"{'pooling':8s} {'block':>5s}  " + " ".join(f"{t:>6s}" for t in data.TASKS) + "    mean")
     Ftr = features(model, enc_train, tok.pad_id, layers)
-    Fte = features(model, enc_test, tok.pad_id, layers)
+    Fva = features(model, enc_val, tok.pad_id, layers)
     for pool, L in Ftr:
         f1s = []
         for k, task in enumerate(data.TASKS):
-            a_, b_ = y_train[task].numpy(), y_test[task].numpy()
+            a_, b_ = y_train[task].numpy(), y_val[task].numpy()
             ka, kb = a_ != -100, b_ != -100
             probe = evaluate.make_probe().fit(Ftr[pool, L][ka, k], a_[ka])
-            f1s.append(f1_score(b_[kb], probe.predict(Fte[pool, L][kb, k]), average="macro",
+            f1s.append(f1_score(b_[kb], probe.predict(Fva[pool, L][kb, k]), average="macro",
                                 labels=sorted(set(b_[kb])), zero_division=0))
         print(f"{pool:8s} {L:5d}  " + " ".join(f"{f:6.3f}" for f in f1s) + f"  {np.mean(f1s):6.3f}", flush=True)
 

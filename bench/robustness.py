@@ -1,12 +1,15 @@
 """Table I's averages again, on the test reports re-presented as text arrives from elsewhere.
 
-    python bench/robustness.py --run runs/mtl [--kinds none,join,shuffle,ocr]
+    python bench/robustness.py --run runs/mtl [--kinds none,oneline,oneline+ocr,headers,upper,addendum]
+    python bench/robustness.py --run runs/mtl --data other_site.jsonl   # another labelled file, all of it
 
-Each test record's own text (its site's block for a multi-specimen report) is passed through
-train_mtl.augment_text with one fixed kind: `join` (line breaks lost, as in OCR'd or copy-pasted text),
-`shuffle` (sections in another order), `ocr` (2 % character confusions), `none` (as is). The trained run
-and the naive baseline read the same texts; the labels do not change. Prints macro F1 per task and the two
-averages of Table I (all tasks, and the paper's six without M).
+Each record's own text (its site's block for a multi-specimen report) is passed through data.arrive with one
+fixed kind: `oneline` (extracted from a scanned PDF: no line breaks, page header and footer repeated at each
+page), `ocr` (2-4 % OCR confusions, evidence included, never a digit into another digit), `headers` (another
+institution's section names), `upper` (all capitals), `addendum` (an addendum or administrative text appended
+that changes nothing), `a+b` (both), `none` (as is). The trained run and the naive baseline read the same
+texts; the labels do not change. Prints macro F1 per task and the two averages of Table I (all tasks, and the
+paper's six without M). Without --data the reports are the run's test split, built as train_mtl.py built it.
 """
 import argparse
 import dataclasses
@@ -25,31 +28,49 @@ import train_mtl  # noqa: E402
 from llama import load_tokenizer  # noqa: E402
 
 
+def test_split(cfg):
+    """The run's test split, built as train_mtl.py built it (its --split, if the run has one)."""
+    reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
+    split = getattr(train_mtl, "split_reports", None)
+    if cfg.get("split") and split is not None:
+        return split(reports, cfg)[2]
+    return data.stratified_split(reports, seed=cfg["seed"])[2]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="output directory of train_mtl.py")
-    p.add_argument("--kinds", default="none,join,shuffle,ocr")
+    p.add_argument("--kinds", default="none,oneline,oneline+ocr,headers,upper,addendum",
+                   help="comma-separated; each 'none' or a '+' of oneline, ocr, headers, upper, addendum")
+    p.add_argument("--data", default=None, help="labelled reports.jsonl to read instead of the run's test split")
     p.add_argument("--batch", type=int, default=8)
     a = p.parse_args()
+    kinds = a.kinds.split(",")
+    for kind in kinds:
+        try:
+            data.arrive("", random.Random(0), kind)  # an unknown kind stops here, before the model is loaded
+        except ValueError as e:
+            p.error(str(e))
     cfg, models, dtype, device = train_mtl.load_run(a.run)
     tok = load_tokenizer(cfg["model"])
-    reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
-    _, _, test = data.stratified_split(reports, seed=cfg["seed"])
-    print(f"{a.run}: {len(test)} test reports; macro F1 per task, then the averages (model | baseline)")
-    print(f"{'kind':8s} " + " ".join(f"{t:>6s}" for t in data.TASKS) + "  | all tasks    | paper's six")
+    test = data.read_reports(a.data) if a.data else test_split(cfg)
+    print(f"{a.data or a.run + ' test split'}: {len(test)} reports; macro F1 per task, then the averages "
+          f"(model | baseline)")
+    width = max(8, *map(len, kinds))
+    print(f"{'kind':{width}s} " + " ".join(f"{t:>6s}" for t in data.TASKS) + "  | all tasks    | paper's six")
     with open(os.path.join(a.run, "label_maps.json")) as f:
         label_sets = json.load(f)
     own_texts = [data.site_text(r.text, r.site) for r in test]  # a multi-specimen record: its own site's block
-    for kind in a.kinds.split(","):
+    for kind in kinds:
         rng = random.Random(0)
-        texts = own_texts if kind == "none" else [train_mtl.augment_text(t, rng, kind) for t in own_texts]
+        texts = [data.arrive(t, rng, kind) for t in own_texts]
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
         preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch,
                                           dtype, device, desc=kind)
         table = evaluate.table_one(train_mtl.test_records(reports, preds, label_sets), label_sets)
         f1 = [table["tasks"][t]["model"]["macro_f1"] for t in data.TASKS]
         avg = lambda key, who: table[key][who]["macro_f1"]
-        print(f"{kind:8s} " + " ".join(f"{x:6.3f}" for x in f1) +
+        print(f"{kind:{width}s} " + " ".join(f"{x:6.3f}" for x in f1) +
               f"  | {avg('average', 'model'):.3f} {avg('average', 'baseline'):.3f}"
               f" | {avg('average_paper', 'model'):.3f} {avg('average_paper', 'baseline'):.3f}", flush=True)
 

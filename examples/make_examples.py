@@ -4,10 +4,14 @@ classifier and brain-tumour radiology-pathology pairs for the staged embedder.
     python examples/make_examples.py                   # writes examples/reports.jsonl and examples/pairs.jsonl
     python examples/make_examples.py --reports 50 --pairs 20 --out /tmp/x
 
-Reports: four institutional templates (CAP synoptic, narrative, legacy OCR'd, outside consult), long-tailed
-classes like the MTL paper's Fig. S3, some labels not stated, and the paper's hard cases, named per record in
-"hard_cases": history_stage, nuclear_grade, negation, her2_ish, bilateral, addendum, ocr, lost_linebreaks,
-outside_review. Labels are the truth of the text (no label noise); check_report() asserts it for every record.
+Reports: fifteen styles, each written independently after one real reporting practice (examples/styles_a.py:
+North American CAP, dictated, core biopsy, neoadjuvant, addenda; styles_b.py: UK RCPath, translated European,
+outside consultation, LIS shorthand, multi-part specimens; styles_c.py: scanned PDF/OCR, legacy upper case,
+long histories, EHR copies, two-column PDF extraction). One sampled tumour per report, long-tailed classes like
+the MTL paper's Fig. S3; each style states what its practice states, so some labels are null ("not stated").
+Each record carries its "style", the verbatim "evidence" of every stated label, and "tags" naming its
+phenomena; check_report() asserts that labels are the truth of the text. Training holds whole styles out
+(data.split_by_style), so the test split is text written unlike anything the model was trained on.
 
 HER2 labelling rule (ASCO/CAP 2018): IHC 3+ -> Positive; IHC 0 or 1+ -> Negative; IHC 2+ -> Equivocal unless
 in situ hybridisation resolves it (amplified -> Positive, not amplified -> Negative); ISH alone decides when no
@@ -20,7 +24,8 @@ import random
 import re
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # data.py, and the style files beside this one
 import data  # noqa: E402
 
 
@@ -118,655 +123,42 @@ def labels_of(c):
     return {t: None if t == "T" and c.get("tx") else c[t] for t in data.TASKS}
 
 
-# ----------------------------------------------------------------------------------------------------------
-# spellings: how each template writes a value (each spelling canonicalises to the label; checked below)
-
-def t_raw(c):
-    return c["prefix"] + "T" + ("X" if c.get("tx") else c["Tsub"])
-
-
-def n_raw(c):
-    return c["prefix"] + "N" + c["Nsub"]
-
-
-def grade_words(g, style):
-    n = g[1]
-    return {"synoptic": f"Grade {n}", "roman": f"Grade {'I' * int(n)}", "fraction": f"{n}/3",
-            "words": {"1": "well differentiated", "2": "moderately differentiated", "3": "poorly differentiated"}[n],
-            "nottingham": f"Nottingham grade {n}", "legacy": f"{'I' * int(n)}/III"}[style]
-
-
-def nottingham_scores(g, rng):
-    total = {"G1": rng.randint(3, 5), "G2": rng.randint(6, 7), "G3": rng.randint(8, 9)}[g]
-    while True:
-        s = [rng.randint(1, 3) for _ in range(3)]
-        if sum(s) == total:
-            return s, total
-
-
-def status_text(status, pct, rng, upper=False):
-    if status == "Positive":
-        s = f"Positive ({pct}%, {rng.choice(['strong', 'moderate', 'moderate to strong', 'weak'])} intensity)" \
-            if pct and pct >= 10 else f"Low Positive ({pct}%)" if pct else "Positive"
-    elif status == "Negative":
-        s = rng.choice(["Negative (0%)", "Negative (<1%)", "Negative (0%, internal control positive)"])
-    else:
-        s = "Equivocal"
-    return s.upper() if upper else s
-
-
-def ihc_text(ihc, rng):
-    return {"0": rng.choice(["Negative (score 0)", "Negative (0)"]), "1+": rng.choice(["Negative (1+)", "Negative (score 1+)"]),
-            "2+": rng.choice(["Equivocal (2+)", "Equivocal (score 2+)"]), "3+": rng.choice(["Positive (3+)", "Positive (score 3+)"])}[ihc]
-
-
-def ish_text(c):
-    if c["ish"] == "amplified":
-        return f"Amplified (HER2/CEP17 ratio {c['ratio']}; average HER2 copy number {c['copies']} signals/cell)"
-    return f"Not amplified (HER2/CEP17 ratio {c['ratio']}; average HER2 copy number {c['copies']} signals/cell)"
 
 
 # ----------------------------------------------------------------------------------------------------------
-# filler text (gross and microscopic descriptions): what makes real reports long
+# report styles: each written independently, after one real reporting practice (styles_a/b/c.py say which)
 
-INKS = ["black", "blue", "green", "red", "yellow", "orange", "violet"]
-
-
-def gross_paragraph(c, rng, letter="A"):
-    w, h, d = rng.randint(6, 22), rng.randint(5, 15), rng.randint(2, 6)
-    skin = f" with an attached skin ellipse measuring {rng.randint(3, 14)} x {rng.uniform(0.5, 3):.1f} cm" \
-        if "mastectomy" in c["procedure"].lower() else ""
-    inks = rng.sample(INKS, 3)
-    lesion = (f"a firm, tan-white, stellate mass measuring {c['size_mm'] / 10:.1f} x {rng.uniform(0.5, 2.5):.1f} cm"
-              if c["size_mm"] else "an ill-defined area of fibrosis and a biopsy clip")
-    return (f"{letter}. Received fresh, labeled with the patient's name and \"{c['side'].lower()} breast, "
-            f"{c['procedure'].lower()}\", is an oriented {c['procedure'].lower()} specimen measuring {w} x {h} x {d} cm"
-            f"{skin}. The margins are inked as follows: superior {inks[0]}, inferior {inks[1]}, deep {inks[2]}. "
-            f"Serial sectioning from medial to lateral reveals {lesion}, located "
-            f"{rng.uniform(0.2, 2.5):.1f} cm from the closest ({rng.choice(['deep', 'superior', 'anterior', 'medial'])}) "
-            f"margin. The remaining breast tissue is {rng.choice(['fibrofatty', 'predominantly fatty', 'dense fibrous'])}. "
-            f"Representative sections are submitted in cassettes {letter}1-{letter}{rng.randint(8, 24)}.")
-
-
-def micro_paragraph(c, rng):
-    bits = [rng.choice(["Sections show an infiltrating carcinoma composed of nests and cords of atypical cells",
-                        "The tumor consists of irregular nests and single files of malignant epithelial cells",
-                        "Sections demonstrate a proliferation of atypical ductal cells"]) +
-            rng.choice([" within a desmoplastic stroma.", " infiltrating adipose tissue.", "."])]
-    bits.append(rng.choice(["Lymphovascular invasion is identified." if c["lvi"] else
-                            "No definite lymphovascular invasion is identified.",
-                            "Negative for lymphovascular invasion." if not c["lvi"] else
-                            "Tumor emboli are present in dermal lymphatics."]))
-    bits.append(rng.choice(["Microcalcifications are present in benign ducts.",
-                            "Background breast shows fibrocystic change and columnar cell change.",
-                            "The biopsy site changes are identified adjacent to the tumor.",
-                            "No carcinoma is seen in the skin or nipple."]))
-    return " ".join(bits)
-
-
-def clinical_history(c, rng, hard):
-    age = rng.randint(32, 88)
-    c["age"] = age
-    base = rng.choice([f"{age}-year-old woman with a palpable {c['side'].lower()} breast mass.",
-                       f"{age} y/o F, screen-detected {c['side'].lower()} breast lesion, core biopsy positive for carcinoma.",
-                       f"{age}-year-old female with {c['side'].lower()} breast carcinoma diagnosed on needle biopsy."])
-    if c["neoadjuvant"]:
-        base += " Status post neoadjuvant chemotherapy."
-    if "history_stage" in hard:  # a prior tumour's stage, written before the current one (the naive trap)
-        prior = rng.choice([t for t in ["1c", "2", "1b", "3"] if t != c["Tsub"]])
-        other = "right" if c["side"] == "Left" else "left"
-        yr = rng.randint(2005, 2019)
-        base += rng.choice([f" History of {other} breast carcinoma in {yr} (pT{prior} pN0, ER+), treated with "
-                            f"lumpectomy and radiation.",
-                            f" Prior {other} breast cancer {yr}, staged pT{prior}N{rng.choice(['0', '1a'])}M0, "
-                            f"on tamoxifen until {yr + 5}.",
-                            f" Previously treated for {other} breast IDC (pT{prior}, grade {rng.randint(1, 3)}) in {yr}."])
-    return base
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the four templates; each returns (lines, evidence) where evidence[task] are phrases that decide the label
-
-def synoptic_block(c, rng, hard, site_header=None):
-    """CAP-style synoptic summary with stage and biomarkers; the decisive lines are recorded as evidence."""
-    L, ev = [], {}
-    L.append(site_header or rng.choice(["SYNOPTIC SUMMARY", "SYNOPTIC REPORT (CAP Breast Invasive Resection v4.8)",
-                                        "CANCER CASE SUMMARY"]))
-    L.append(f"Procedure: {c['procedure']}")
-    L.append(f"Specimen Laterality: {c['side']}; Tumor Site: {c['quadrant']}")
-    L.append(f"Histologic Type: {c['type']}")
-    if c["size_mm"]:
-        L.append(f"Tumor Size: {c['size_mm']} mm (greatest dimension of largest invasive focus)")
-    if c["T"] == "T4":
-        L.append("Skin: " + {"4b": "Invasive carcinoma directly invades the dermis with skin ulceration",
-                             "4d": "Clinical inflammatory carcinoma; dermal lymphatic invasion present",
-                             "4a": "Tumor invades the chest wall (ribs and intercostal muscle)"}[c["Tsub"]])
-    if c["T"] == "Tis" or "nuclear_grade" in hard:
-        L.append(f"Ductal Carcinoma In Situ: Present, nuclear grade {c['nuclear_grade']}"
-                 f"{', with comedonecrosis' if c['nuclear_grade'] == 3 else ''}")
-    if c["grade"]:
-        s, total = nottingham_scores(c["grade"], rng)
-        L.append("Histologic Grade (Nottingham Histologic Score):")
-        L.append(f"  Glandular (Acinar)/Tubular Differentiation: Score {s[0]}")
-        L.append(f"  Nuclear Pleomorphism: Score {s[1]}")
-        L.append(f"  Mitotic Rate: Score {s[2]}")
-        g = f"Overall Grade: {grade_words(c['grade'], 'synoptic')} (score of {total})"
-        L.append("  " + g)
-        ev["grade"] = [g]
-    elif c["T"] not in ("Tis",) and c["T"] != "T0":
-        L.append("Histologic Grade (Nottingham Histologic Score): Cannot be assessed")
-    L.append("Lymphovascular Invasion: " + ("Present" if c["lvi"] else "Not identified"))
-    L.append(f"Margins: Uninvolved by invasive carcinoma; closest margin {c['margin_mm']} mm")
-    if c["N"] is not None:
-        L.append(f"Lymph Nodes Examined: {c['nodes_examined']}" + (" (sentinel)" if c["sentinel"] else "")
-                 + f"; with macrometastases: {c['nodes_pos'] if c['N'] != 'N1mi' else 0}; "
-                 f"with micrometastases: {1 if c['N'] == 'N1mi' else 0}")
-    L.append("Pathologic Stage Classification (pTNM, AJCC 8th Edition):")
-    if c["neoadjuvant"]:
-        L.append("  TNM Descriptors: y (post-treatment)")
-    tl = f"  Primary Tumor (pT): {t_raw(c)}"
-    L.append(tl)
-    ev["T"] = [t_raw(c)]
-    if c["N"] is not None:
-        L.append(f"  Regional Lymph Nodes (pN): {n_raw(c)}")
-        ev["N"] = [n_raw(c)]
-    else:
-        L.append(f"  Regional Lymph Nodes (pN): pNX (no lymph nodes submitted)")
-    if c["M"] == "M1":
-        L.append(f"  Distant Metastasis (pM): pM1 (biopsy-proven metastasis, {c['M_site']})")
-        ev["M"] = ["pM1"]
-    elif c["M"] == "M0":
-        L.append("  Distant Metastasis (M): cM0 (no clinical or radiographic evidence of distant metastasis)")
-        ev["M"] = ["cM0"]
-    else:
-        L.append("  Distant Metastasis (pM): Not applicable - pM cannot be determined from the submitted specimen(s)")
-    bl, bev = biomarker_lines(c, rng, hard, style="synoptic")
-    return L + bl, {**ev, **bev}
-
-
-def biomarker_lines(c, rng, hard, style="synoptic", upper=False):
-    L, ev = [], {}
-    if c["ER"] is None and c["PR"] is None and c["ihc"] is None and c["ish"] is None:
-        L.append("Breast Biomarker Studies: " + rng.choice(["Not performed on this specimen",
-                                                           "Performed on the prior core biopsy; see separate report",
-                                                           "Pending; will be reported in an addendum"]))
-        return L, ev
-    L.append(rng.choice(["BREAST BIOMARKER STUDIES (block A3):", "Breast Biomarker Testing Performed on Block A4:",
-                         "PROGNOSTIC MARKERS:"]))
-    order = ["ER", "PR", "HER2"]
-    if rng.random() < 0.25:
-        order = ["HER2", "PR", "ER"] if rng.random() < 0.5 else ["PR", "ER", "HER2"]
-    for t in order:
-        if t == "ER":
-            if c.get("er_revised"):
-                L.append("  Estrogen Receptor (ER): Negative (0%) - suboptimal fixation suspected, repeat requested")
-            elif c["ER"] is not None:
-                s = status_text(c["ER"], c["ER_pct"], rng)
-                L.append(f"  Estrogen Receptor (ER): {s}")
-                ev["ER"] = [s.split(" (")[0]]
-            else:
-                L.append("  Estrogen Receptor (ER): Not performed")
-        elif t == "PR":
-            if c["PR"] is not None:
-                s = status_text(c["PR"], c["PR_pct"], rng)
-                L.append(f"  Progesterone Receptor (PgR): {s}")
-                ev["PR"] = [s.split(" (")[0]]
-            else:
-                L.append("  Progesterone Receptor (PgR): Not performed")
-        else:
-            L.extend(her2_lines(c, rng, hard, ev))
-    L.append(f"  Ki-67: {c['ki67']}%")
-    if rng.random() < 0.4:
-        L.append("  Controls: " + rng.choice(["External and internal controls show appropriate reactivity",
-                                              "Positive and negative controls stain appropriately"]))
-    return L, ev
-
-
-def her2_lines(c, rng, hard, ev):
-    L = []
-    pending_addendum = "addendum_her2" in hard
-    if c["ihc"] is not None:
-        t = ihc_text(c["ihc"], rng)
-        L.append(f"  HER2 (by immunohistochemistry): {t}")
-        if c["HER2"] and c["ish"] is None or c["ihc"] != "2+":
-            ev["HER2"] = [t]
-    if c["ihc"] == "2+" and (c["ish"] is None or pending_addendum):
-        L.append("  HER2 (by in situ hybridization): " + rng.choice(["Pending; reflex FISH ordered",
-                                                                     "Reflex testing ordered; results to follow in an addendum"]))
-    elif c["ish"] is not None:
-        t = ish_text(c)
-        L.append(f"  HER2 (by in situ hybridization): {t}")
-        ev["HER2"] = [t.split(" (")[0]]
-        if "negation" in hard and c["ish"] == "not amplified":
-            L.append("  No HER2 gene amplification is detected.")
-    if c["ihc"] is None and c["ish"] is None:
-        L.append("  HER2: Not performed")
-    return L
-
-
-def synoptic_report(c, rng, hard):
-    top = ["SURGICAL PATHOLOGY REPORT",
-         f"Accession #: S{rng.randint(15, 24)}-{rng.randint(1000, 99999):05d}    Collected: [DATE]    Received: [DATE]",
-         "Patient: [REDACTED]    MRN: [REDACTED]    DOB: [REDACTED]",
-         f"Submitting physician: [REDACTED], MD    Service: {rng.choice(['Breast Surgery', 'Surgical Oncology'])}", ""]
-    L = ["CLINICAL HISTORY:", clinical_history(c, rng, hard), "",
-         "SPECIMEN(S) SUBMITTED:", f"A. {c['side']} breast, {c['procedure'].lower()}"]
-    if c["N"] is not None:
-        L.append(f"B. {c['side']} axillary {'sentinel lymph node(s)' if c['sentinel'] else 'lymph node dissection'}")
-    L += ["", "GROSS DESCRIPTION:", gross_paragraph(c, rng)]
-    if c["N"] is not None:
-        L.append(f"B. Received in formalin are {c['nodes_examined']} fragments of fibroadipose tissue "
-                 f"with possible lymph nodes, the largest {rng.uniform(0.5, 2.5):.1f} cm. Entirely submitted.")
-    L += ["", "MICROSCOPIC DESCRIPTION:", micro_paragraph(c, rng), ""]
-    D = ["FINAL DIAGNOSIS:", f"A. {c['side'].upper()} BREAST, {c['procedure'].upper()}:"]
-    if c["T"] == "T0":
-        D.append("   - NO RESIDUAL INVASIVE CARCINOMA; TUMOR BED WITH TREATMENT EFFECT.")
-    elif c["T"] == "Tis":
-        D.append(f"   - DUCTAL CARCINOMA IN SITU, NUCLEAR GRADE {c['nuclear_grade']}, SPANNING "
-                 f"{rng.randint(4, 40)} MM. NO INVASIVE CARCINOMA IDENTIFIED.")
-    else:
-        if "nuclear_grade" in hard:  # the DCIS nuclear grade comes first (the naive trap)
-            D.append(f"   - DUCTAL CARCINOMA IN SITU, NUCLEAR GRADE {c['nuclear_grade']}, ADJACENT TO THE INVASIVE TUMOR.")
-        D.append(f"   - {c['type'].split(' (')[0].upper()}, {c['size_mm']} MM.")
-        D.append("   - MARGINS NEGATIVE FOR CARCINOMA.")
-    if c["N"] is not None:
-        D.append(f"B. LYMPH NODES: "
-                 + (f"{c['nodes_examined']} LYMPH NODE(S) NEGATIVE FOR METASTATIC CARCINOMA (0/{c['nodes_examined']})."
-                    if c["nodes_pos"] == 0 else
-                    f"MICROMETASTASIS IN 1 OF {c['nodes_examined']} LYMPH NODES (1/{c['nodes_examined']})."
-                    if c["N"] == "N1mi" else
-                    f"METASTATIC CARCINOMA IN {c['nodes_pos']} OF {c['nodes_examined']} LYMPH NODES "
-                    f"({c['nodes_pos']}/{c['nodes_examined']})."))
-    S, ev = synoptic_block(c, rng, hard)
-    D += [""] + S + [""]
-    # half the institutions put the diagnosis first and the history/gross/microscopic after it
-    L = top + (D + L if rng.random() < 0.5 else L + [""] + D)
-    L += ["", "Electronically signed out by: [REDACTED], MD"]
-    return L, ev
-
-
-def narrative_report(c, rng, hard):
-    """Community-hospital style: prose, few headers, Title Case, stage written inline."""
-    ev = {}
-    L = [rng.choice(["Department of Pathology", "PATHOLOGY CONSULTATION", "Anatomic Pathology Report"]),
-         f"Case: {rng.choice(['SP', 'PS'])}-{rng.randint(10000, 99999)}", "",
-         "Clinical Information: " + clinical_history(c, rng, hard), "",
-         "Gross Description: " + gross_paragraph(c, rng), "",
-         "Microscopic Description: " + micro_paragraph(c, rng)]
-    if c["grade"]:
-        style = rng.choice(["words", "nottingham", "roman", "fraction"])
-        s, total = nottingham_scores(c["grade"], rng)
-        gw = grade_words(c["grade"], style)
-        sent = (f"The invasive tumor is {gw} (Nottingham score {total}/9; tubules {s[0]}, nuclei {s[1]}, mitoses {s[2]})."
-                if style == "words" else
-                f"The invasive carcinoma is {gw} (tubules {s[0]}, nuclei {s[1]}, mitoses {s[2]}; total {total}/9)."
-                if style == "nottingham" else f"Histologic grade {gw.split()[-1]} of III." if style == "roman" else
-                f"Overall histologic grade {gw} (score {total}).")
-        ev["grade"] = [gw.split()[-1] if style == "roman" else gw]
-        if "nuclear_grade" in hard:
-            sent = f"The in situ component is of nuclear grade {c['nuclear_grade']}. " + sent
-        L[-1] += " " + sent
-    L += ["", "Diagnosis:", f"{c['side']} breast, {c['procedure'].lower()}:"]
-    if c["T"] == "T0":
-        L.append("  No residual invasive carcinoma (complete pathologic response in the breast).")
-    elif c["T"] == "Tis":
-        L.append(f"  Ductal carcinoma in situ, nuclear grade {c['nuclear_grade']}; no invasion seen.")
-    else:
-        L.append(f"  {c['type'].split(' (')[0]}, {c['size_mm'] / 10:.1f} cm in greatest dimension.")
-        if c["T"] == "T4":
-            L.append("  The tumor " + {"4b": "ulcerates the overlying skin", "4d": "shows extensive dermal lymphatic "
-                                       "involvement (inflammatory carcinoma)", "4a": "invades the chest wall"}[c["Tsub"]] + ".")
-    if c["N"] is not None:
-        if c["nodes_pos"] == 0:
-            L.append(f"  {c['nodes_examined']} axillary lymph node(s), no metastatic carcinoma identified "
-                     f"(0/{c['nodes_examined']}).")
-        elif c["N"] == "N1mi":
-            L.append(f"  Micrometastatic carcinoma (1.{rng.randint(0, 9)} mm) in one of {c['nodes_examined']} lymph nodes.")
-        else:
-            L.append(f"  Metastatic carcinoma in {c['nodes_pos']} of {c['nodes_examined']} lymph nodes, "
-                     f"largest deposit {rng.randint(3, 22)} mm.")
-    stage = f"{t_raw(c)} {n_raw(c) if c['N'] is not None else 'pNX'}" + {"M0": " cM0", "M1": " pM1", None: ""}[c["M"]]
-    L.append(f"  Pathologic stage (AJCC 8th ed.): {stage}")
-    ev["T"] = [t_raw(c)]
-    if c["N"] is not None:
-        ev["N"] = [n_raw(c)]
-    if c["M"]:
-        ev["M"] = [{"M0": "cM0", "M1": "pM1"}[c["M"]]]
-        if c["M"] == "M1":
-            L.append(f"  Distant metastasis ({c['M_site']}) documented on prior biopsy.")
-    L.append("")
-    # biomarkers as prose
-    parts = []
-    if c["ER"] is not None or c["PR"] is not None:
-        if c["ER"] == c["PR"] == "Negative" and "negation" in hard:
-            parts.append("The tumor cells are negative for estrogen and progesterone receptors (0%), with a "
-                         "positive internal control.")
-            ev["ER"], ev["PR"] = ["negative for estrogen"], ["negative for estrogen and progesterone"]
-        else:
-            for t, name in (("ER", "estrogen receptor"), ("PR", "progesterone receptor")):
-                if c[t] is None:
-                    continue
-                if t == "ER" and c.get("er_revised"):
-                    parts.append("The tumor is negative for estrogen receptor (0%) on this block; the internal "
-                                 "control is weak and repeat staining has been requested.")
-                    continue
-                pct = c[f"{t}_pct"]
-                word = {"Positive": rng.choice(["positive", "strongly positive"]) if pct and pct >= 10 else "low positive",
-                        "Negative": rng.choice(["negative", "negative"]), "Equivocal": "equivocal"}[c[t]]
-                extra = f" ({pct}% of tumor nuclei)" if pct is not None else ""
-                parts.append(f"The tumor is {word} for {name}{extra}.")
-                ev[t] = [f"{word} for {name}"]
-    her = []
-    if c["ihc"] is not None:
-        w = {"0": "negative (score 0)", "1+": "negative (1+)", "2+": "equivocal (2+)", "3+": "positive (3+)"}[c["ihc"]]
-        her.append(f"HER2 immunostain is {w}")
-        if c["ish"] is None or c["ihc"] != "2+":
-            ev["HER2"] = [f"HER2 immunostain is {w}"]
-    if c["ish"] is not None and "addendum_her2" not in hard:
-        w = "amplified" if c["ish"] == "amplified" else rng.choice(["not amplified", "negative for amplification"])
-        her.append(f"HER2 FISH is {w} (ratio {c['ratio']})")
-        ev["HER2"] = [f"FISH is {w}"]
-    elif c["ihc"] == "2+":
-        her.append("reflex FISH has been ordered and will be reported separately")
-    if her:
-        parts.append("; ".join(her) + ".")
-    if parts:
-        L.append(f"Prognostic markers (block A{rng.randint(2, 6)}): " + " ".join(parts) + f" Ki-67 approximately {c['ki67']}%.")
-    else:
-        L.append("Comment: Prognostic markers were performed on the core biopsy (see separate report).")
-    L += ["", f"[REDACTED], M.D., Pathologist"]
-    return L, ev
-
-
-def legacy_report(c, rng, hard):
-    """Older LIS printout, upper case, dotted leaders and roman numerals; OCR noise is added afterwards."""
-    ev = {}
-    L = [f"*** {rng.choice(['ST. [REDACTED] HOSPITAL', 'REGIONAL MEDICAL CENTER', 'COMMUNITY HOSPITAL'])} - "
-         f"DEPARTMENT OF PATHOLOGY ***", "PAGE 1 OF 2", f"SURG PATH NO: {rng.randint(80, 99)}-{rng.randint(100, 9999)}",
-         "", "CLINICAL DATA: " + clinical_history(c, rng, hard).upper(), "",
-         "GROSS: " + gross_paragraph(c, rng).upper(), "", "MICROSCOPIC: " + micro_paragraph(c, rng).upper(), "",
-         "DIAGNOSIS:", f"(A) {c['side'].upper()} BREAST, {c['procedure'].upper()}:"]
-    if c["T"] == "T0":
-        L.append("    NO RESIDUAL INVASIVE CARCINOMA.")
-    elif c["T"] == "Tis":
-        L.append(f"    INTRADUCTAL CARCINOMA (DCIS), NUCLEAR GRADE {c['nuclear_grade']}.")
-    else:
-        if "nuclear_grade" in hard:
-            L.append(f"    NUCLEAR GRADE {c['nuclear_grade']}.")
-        L.append(f"    {c['type'].split(' (')[0].upper()}, {c['size_mm'] / 10:.1f} CM.")
-    if c["grade"]:
-        g = grade_words(c["grade"], rng.choice(["legacy", "roman"])).upper()
-        L.append(f"    {rng.choice(['MODIFIED BLOOM-RICHARDSON GRADE', 'SBR GRADE', 'HISTOLOGIC GRADE'])}: {g}")
-        ev["grade"] = [g]
-    if c["N"] is not None:
-        L.append(f"    LYMPH NODES: {c['nodes_pos']}/{c['nodes_examined']}"
-                 + (" (MICROMETASTASIS)" if c["N"] == "N1mi" else ""))
-    tnm = f"{t_raw(c).upper()} {n_raw(c).upper() if c['N'] is not None else 'PNX'} " + \
-        {"M0": "CM0", "M1": "PM1", None: "MX"}[c["M"]]
-    L.append(f"    TNM (AJCC): {tnm}")
-    ev["T"] = [t_raw(c).upper()]
-    if c["N"] is not None:
-        ev["N"] = [n_raw(c).upper()]
-    if c["M"]:
-        ev["M"] = [{"M0": "CM0", "M1": "PM1"}[c["M"]]]
-    L.append("")
-    L.append("RECEPTOR STATUS:")
-    for t, name in (("ER", "ESTROGEN RECEPTOR"), ("PR", "PROGESTERONE RECEPTOR")):
-        if c[t] is None:
-            continue
-        if t == "ER" and c.get("er_revised"):
-            L.append("  ESTROGEN RECEPTOR: NEG (0%) - SEE ADDENDUM")
-            continue
-        word = {"Positive": rng.choice(["POSITIVE", "POS"]), "Negative": rng.choice(["NEGATIVE", "NEG"]),
-                "Equivocal": "EQUIVOCAL"}[c[t]]
-        pct = f" ({c[t + '_pct']}%)" if c[t + "_pct"] is not None else ""
-        sep = rng.choice([": ", "......... ", " - "])
-        L.append(f"  {name}{sep}{word}{pct}")
-        ev[t] = [f"{name}{sep}{word}".strip()]
-    if c["ihc"] is not None:
-        w = {"0": "NEGATIVE (0)", "1+": "NEGATIVE (1+)", "2+": "EQUIVOCAL (2+)", "3+": "POSITIVE (3+)"}[c["ihc"]]
-        L.append(f"  HER-2/NEU (IHC): {w}")
-        if c["ish"] is None or c["ihc"] != "2+":
-            ev["HER2"] = [w]
-    if c["ish"] is not None and "addendum_her2" not in hard:
-        w = "AMPLIFIED" if c["ish"] == "amplified" else "NOT AMPLIFIED"
-        L.append(f"  HER-2/NEU FISH: {w} (RATIO {c['ratio']})")
-        ev["HER2"] = [f"FISH: {w}"]
-    elif c["ihc"] == "2+":
-        L.append("  HER-2/NEU FISH: TO FOLLOW")
-    L += ["", "PAGE 2 OF 2", "PATHOLOGIST: [REDACTED] M.D.   ** END OF REPORT **"]
-    return L, ev
-
-
-def consult_report(c, rng, hard):
-    """Outside material review: the outside diagnosis first (may disagree), then ours; labels follow ours."""
-    ev = {}
-    outside_T = c["Tsub"]
-    if c["T"] in ("T1", "T2") and rng.random() < 0.5:
-        outside_T = "2" if c["T"] == "T1" else "1c"  # we re-measured on the slides
-    og = c["grade"]
-    if c["grade"] and rng.random() < 0.4:
-        og = rng.choice([g for g in ("G1", "G2", "G3") if g != c["grade"]])
-    hard.add("outside_review")
-    L = ["CONSULTATION REPORT - REVIEW OF OUTSIDE MATERIAL",
-         f"Referring institution: [REDACTED]    Outside case no.: {rng.choice(['OS', 'X'])}{rng.randint(10, 24)}-{rng.randint(100, 9999)}",
-         f"Material received: {rng.randint(3, 14)} H&E slides, {rng.randint(1, 4)} paraffin block(s), outside pathology report",
-         "", "History: " + clinical_history(c, rng, hard), "",
-         "Outside diagnosis (as reported): " + (f"{c['type'].split(' (')[0]}, grade {og[1]}, pT{outside_T}."
-                                                if c["grade"] else f"{c['type'].split(' (')[0]}, pT{outside_T}."), ""]
-    L.append("OUR DIAGNOSIS:")
-    L.append(f"{c['side']} breast, {c['procedure'].lower()} (outside slides):")
-    if c["T"] == "Tis":
-        L.append(f"  - Ductal carcinoma in situ, nuclear grade {c['nuclear_grade']}, no invasive carcinoma seen.")
-    elif c["T"] == "T0":
-        L.append("  - No residual invasive carcinoma after neoadjuvant therapy.")
-    else:
-        if c["grade"]:
-            g = grade_words(c["grade"], "nottingham")
-            L.append(f"  - {c['type'].split(' (')[0]}, {g}.")
-            ev["grade"] = [g]
-        else:
-            L.append(f"  - {c['type'].split(' (')[0]}.")
-        if "nuclear_grade" in hard:
-            L.append(f"  - Associated DCIS, nuclear grade {c['nuclear_grade']}.")
-        L.append(f"  - Invasive tumor size {c['size_mm']} mm by our measurement on the slides.")
-    stage = f"{t_raw(c)}" + (f" {n_raw(c)}" if c["N"] is not None else "")
-    L.append(f"  - Pathologic stage: {stage}" + (" (the outside report staged this tumor differently)"
-                                                 if outside_T != c["Tsub"] else ""))
-    ev["T"] = [t_raw(c)]
-    if c["N"] is not None:
-        ev["N"] = [n_raw(c)]
-        L.append(f"  - Lymph nodes: {c['nodes_pos']} of {c['nodes_examined']} involved.")
-    if c["M"] == "M1":
-        L.append(f"  - Clinical history of distant metastasis ({c['M_site']}), stage pM1 per outside records.")
-        ev["M"] = ["pM1"]
-    elif c["M"] == "M0":
-        L.append("  - cM0 per submitted clinical records.")
-        ev["M"] = ["cM0"]
-    L.append("")
-    L.append("COMMENT:")
-    if og != c["grade"] or outside_T != c["Tsub"]:
-        L.append("We respectfully disagree with the outside " + ("grade" if og != c["grade"] else "tumor size/stage")
-                 + "; the findings were shown to a second breast pathologist who concurs.")
-    bl, bev = biomarker_lines(c, rng, hard, style="consult")
-    L.append("Biomarkers performed at the outside institution (reported, not repeated here):")
-    L += bl[1:] if len(bl) > 1 else bl
-    ev.update(bev)
-    L += ["", "Reviewed by: [REDACTED], MD (Breast Pathology)"]
-    return L, ev
-
-
-TEMPLATES = {"synoptic": synoptic_report, "narrative": narrative_report, "legacy": legacy_report,
-             "consult": consult_report}
-
-
-# ----------------------------------------------------------------------------------------------------------
-# hard cases that change a finished report: addenda, bilateral reports, OCR noise
-
-def her2_addendum(c, rng, site=None):
-    """IHC 2+ with reflex ISH reported later: the addendum resolves the earlier Equivocal."""
-    head = f"ADDENDUM ({site.upper()} BREAST):" if site else rng.choice(["ADDENDUM:", "ADDENDUM #1", "ADDENDUM (HER2 FISH)"])
-    w = "AMPLIFIED" if c["ish"] == "amplified" else "NOT AMPLIFIED"
-    lines = [head, f"HER2 by in situ hybridization (block A{rng.randint(2, 5)}): {w}. HER2/CEP17 ratio {c['ratio']}; "
-             f"average HER2 copy number {c['copies']} signals/cell.",
-             f"Final HER2 status: {c['HER2'].upper()} (IHC 2+, ISH {w.lower()}). This addendum supersedes the "
-             f"equivocal result in the original report."]
-    return lines, {"HER2": [f"Final HER2 status: {c['HER2'].upper()}"]}
-
-
-def er_addendum(c, rng):
-    """ER repeated on another block (the first stain failed); the revised result replaces the original."""
-    lines = ["AMENDED REPORT - ADDENDUM:", f"Estrogen receptor was repeated on block A{rng.randint(4, 8)} because of "
-             f"suboptimal fixation of the original block.", f"Revised estrogen receptor result: POSITIVE "
-             f"({c['ER_pct']}%, {rng.choice(['moderate', 'strong'])} intensity). The previously reported negative "
-             f"result is withdrawn."]
-    return lines, {"ER": ["Revised estrogen receptor result: POSITIVE"]}
-
-
-def ocr_noise(lines, rng, rate=0.04, keep=()):
-    """OCR look-alike letter swaps in ordinary words (never in digits, stage tokens, status words, or the lines
-    holding the decisive phrases `keep`, so that the labels stay the truth of the text)."""
-    swaps = {"I": "1", "O": "0", "S": "5", "B": "8", "l": "1", "o": "0", "rn": "m", "m": "rn", "e": "c", "E": "F",
-             "i": "l", "a": "o"}
-    protect = re.compile(r"\d|^(?:y?p?[TNM]\w*|POS\w*|NEG\w*|EQUIV\w*|AMPLIFIED|I{1,3}/III|GRADE|HER-?2\S*|"
-                         r"ESTROGEN|PROGESTERONE|RECEPTORS?|NOT|NO|FISH|IHC|DCIS|NUCLEAR|ADDENDUM|SYNOPTIC|SUMMARY|"
-                         r"DIAGNOSIS|FINAL|BREAST|LEFT|RIGHT)\W*$", re.I)
-    out = []
-    for line in lines:
-        if any(k in line for k in keep):
-            out.append(line)
-            continue
-        words = line.split(" ")
-        for i, w in enumerate(words):
-            if len(w) >= 4 and not protect.search(w) and rng.random() < rate:
-                k = rng.choice([k for k in swaps if k in w] or [""])
-                if k:
-                    words[i] = w.replace(k, swaps[k], 1)
-        line = " ".join(words)
-        if rng.random() < 0.05:
-            line = line.replace(" ", "  ", 1)
-        out.append(line)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------
-# one report record, and its invariants
-
-def make_report(i, rng):
-    template = pick(rng, {"synoptic": 40, "narrative": 27, "legacy": 18, "consult": 15})
-    hard = set()
-    if rng.random() < 0.15:
-        hard.add("history_stage")
-    if rng.random() < 0.3:
-        hard.add("nuclear_grade")
-    if rng.random() < 0.3:
-        hard.add("negation")
-    bilateral = template in ("synoptic", "narrative") and rng.random() < 0.1
-    c = sample_tumour(rng)
-    if template == "consult" and c["T"] == "T0":
-        c = sample_tumour(rng)
-    add = None
-    if c["ihc"] == "2+" and c["ish"] is not None and rng.random() < 0.5:
-        add = "her2"
-        hard.add("addendum_her2")
-    elif c["ER"] == "Positive" and c["ER_pct"] and rng.random() < 0.06 and template != "consult":
-        add = "er"
-        c["er_revised"] = True  # the templates write the first, negative ER result
-    if bilateral:
-        return make_bilateral(i, rng, template, hard)
-    lines, ev = TEMPLATES[template](c, rng, hard)
-    if c["tx"]:
-        ev.pop("T")
-    if add == "er":  # the original report gave ER as negative; the addendum revises it
-        a, aev = er_addendum(c, rng)
-        lines += [""] + a
-        ev.update(aev)
-    if add == "her2":
-        a, aev = her2_addendum(c, rng)
-        lines += [""] + a
-        ev.update(aev)
-    if add:
-        hard.add("addendum")
-    hard.discard("addendum_her2")
-    if template == "legacy":
-        hard.add("ocr")
-        lines = ocr_noise(lines, rng, keep=[p for ps in ev.values() for p in ps])
-    text = "\n".join(lines)
-    if template == "legacy" and rng.random() < 0.4:  # line breaks lost in the scan
-        hard.add("lost_linebreaks")
-        text = re.sub(r"\s*\n\s*", lambda m: rng.choice(["  ", " ", "   "]), text)
-    if c["ER"] == "Negative" or c["PR"] == "Negative" or c["ish"] == "not amplified" or c["N"] == "N0":
-        pass
-    else:
-        hard.discard("negation")
-    rec = {"id": f"BR{i:05d}", "text": text, "labels": labels_of(c), "template": template,
-           "hard_cases": sorted(hard)}
-    return rec, ev
-
-
-def make_bilateral(i, rng, template, hard):
-    """Two tumours, one synoptic block per side; the record names one site and its labels follow that block."""
-    hard.add("bilateral")
-    cases = {}
-    for side in ("Left", "Right"):
-        c = sample_tumour(rng)
-        while c["T"] in ("Tis", "T0") or c["tx"]:
-            c = sample_tumour(rng)
-        c["side"] = side
-        cases[side] = c
-    age = rng.randint(35, 85)
-    L = ["SURGICAL PATHOLOGY REPORT", f"Accession #: S{rng.randint(15, 24)}-{rng.randint(1000, 99999):05d}", "",
-         "CLINICAL HISTORY:", f"{age}-year-old woman with bilateral breast carcinoma, bilateral "
-         f"{rng.choice(['mastectomies', 'lumpectomies'])} with sentinel lymph node biopsies.", "",
-         "SPECIMEN(S) SUBMITTED:", "A. Left breast", "B. Left sentinel lymph node(s)", "C. Right breast",
-         "D. Right sentinel lymph node(s)", "", "FINAL DIAGNOSIS:"]
-    for letter, side in (("A", "Left"), ("C", "Right")):
-        c = cases[side]
-        L.append(f"{letter}. {side.upper()} BREAST: {c['type'].split(' (')[0].upper()}, {c['size_mm']} MM"
-                 + (f", NOTTINGHAM {grade_words(c['grade'], 'synoptic').upper()}" if c["grade"] else "") + ".")
-    L.append("")
-    evs = {}
-    for side in ("Left", "Right"):
-        S, ev = synoptic_block(cases[side], rng, hard, site_header=f"SYNOPTIC SUMMARY ({side.upper()} BREAST)")
-        L += S + [""]
-        evs[side] = ev
-    site = rng.choice(["Left", "Right"])
-    c = cases[site]
-    if c["ihc"] == "2+" and c["ish"] is not None:  # the pending FISH line was written; resolve it
-        if any("Pending" in l or "to follow" in l for l in L):
-            a, aev = her2_addendum(c, rng, site=site)
-            L += a
-            evs[site].update(aev)
-            hard.add("addendum")
-    hard.discard("addendum_her2")
-    L += ["", "Electronically signed out by: [REDACTED], MD"]
-    rec = {"id": f"BR{i:05d}", "text": "\n".join(L), "site": site.upper(), "labels": labels_of(c),
-           "template": template if template == "synoptic" else "synoptic", "hard_cases": sorted(hard)}
-    return rec, evs[site]
+def report_styles():
+    """{style name: render(tumour, rng)} from the three style files (imported here: they import this module)."""
+    import styles_a
+    import styles_b
+    import styles_c
+    return {**styles_a.STYLES, **styles_b.STYLES, **styles_c.STYLES}
 
 
 def _norm(s):
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
-def check_report(rec, ev):
-    """The generator's invariants: every stated label has decisive evidence in the record's own site block and
-    in its window slice; every spelling canonicalises; nothing stated for a task without a label."""
-    block = data.site_text(rec["text"], rec.get("site"))
-    window = _norm(data.window_slice(block))
+def make_report(i, rng, style, render):
+    """One tumour written in one style: {id, style, text, labels, evidence, tags}; labels are what the text states."""
+    out = render(sample_tumour(rng), rng)
+    return {"id": f"BR{i:05d}", "style": style, "text": out["text"], "labels": out["labels"],
+            "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}
+
+
+def check_report(rec):
+    """The corpus invariants: every label canonical, every stated label backed by a verbatim phrase of the text,
+    no evidence for a label the text does not state."""
+    text = _norm(rec["text"])
     for task, label in rec["labels"].items():
         if label is None:
-            assert task not in ev, (rec["id"], task, ev.get(task))
+            assert not rec["evidence"].get(task), (rec["id"], rec["style"], task, rec["evidence"].get(task))
             continue
-        assert ev.get(task), f"{rec['id']}: {task}={label} has no evidence"
-        for phrase in ev[task]:
-            assert _norm(phrase) in _norm(block), f"{rec['id']}: {task} evidence {phrase!r} not in its block"
-            assert _norm(phrase) in window, f"{rec['id']}: {task} evidence {phrase!r} cut by window_slice"
-    for task in ("T", "N", "M"):
-        if ev.get(task):
-            assert data.canonicalize(task, ev[task][0]) == rec["labels"][task], (rec["id"], task, ev[task])
-    if rec.get("site"):  # the other side's block is not this record's input
-        assert len(data.split_sites(rec["text"])) == 2
+        assert label in data.LABEL_SETS[task], (rec["id"], rec["style"], task, label)
+        assert rec["evidence"].get(task), f"{rec['id']} ({rec['style']}): {task}={label} has no evidence"
+        for phrase in rec["evidence"][task]:
+            assert _norm(phrase) in text, f"{rec['id']} ({rec['style']}): {task} evidence {phrase!r} not in the text"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -948,12 +340,13 @@ def check_pair(rec):
 # ----------------------------------------------------------------------------------------------------------
 
 def generate_reports(n, seed=42):
+    """n reports, the styles in turn (so every style has n / len(STYLES) of them)."""
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        rec, ev = make_report(i, rng)
-        check_report(rec, ev)
-        out.append(rec)
+    styles = report_styles()
+    names = sorted(styles)
+    out = [make_report(i, rng, names[i % len(names)], styles[names[i % len(names)]]) for i in range(n)]
+    for r in out:
+        check_report(r)
     return out
 
 
@@ -973,7 +366,7 @@ def write_jsonl(path, records):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reports", type=int, default=2000)
+    p.add_argument("--reports", type=int, default=2400)
     p.add_argument("--pairs", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent))
@@ -989,11 +382,12 @@ def main():
     print(f"wrote {len(recs)} reports and {len(prs)} pairs to {out}")
     for task, c in data.label_counts(recs, data.LABEL_SETS).items():
         print(f"  {task:6s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    hard = {}
+    tags = {}
     for r in reports:
-        for h in r["hard_cases"]:
-            hard[h] = hard.get(h, 0) + 1
-    print("  hard cases: " + ", ".join(f"{k} {v}" for k, v in sorted(hard.items())))
+        for h in r["tags"]:
+            tags[h] = tags.get(h, 0) + 1
+    print(f"  styles: {', '.join(sorted({r['style'] for r in reports}))}")
+    print("  phenomena: " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())))
     for task, c in data.label_counts(prs, data.PAIR_LABEL_SETS).items():
         print(f"  {task:12s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
 

@@ -118,3 +118,37 @@ def test_compare_prints_ablation_tables(tmp_path, capsys):
 def test_missing_run_files_are_named(tmp_path):
     with pytest.raises(SystemExit, match="config.json not found"):
         evaluate.read_run(str(tmp_path))
+
+
+def test_not_stated_accuracy_counts_null_answers_on_omitted_fields():
+    """Fields the report omits: a null answer is right, any class is wrong; counted by hand."""
+    recs = fake_records()
+    for i, r in enumerate(recs):
+        if r["gold"]["ER"] is None and i % 2:
+            r["model"]["ER"]["label"] = None
+    omitted = [r for r in recs if r["gold"]["ER"] is None]
+    table = evaluate.table_one(recs, {"HER2": CLASSES, "M": ["M0", "M1"], "ER": CLASSES})
+    ns = table["not_stated"]
+    assert ns["n"] == len(omitted) > 0 and set(ns["tasks"]) == {"ER"}
+    assert ns["model"] == pytest.approx(sum(r["model"]["ER"]["label"] is None for r in omitted) / len(omitted))
+    assert ns["baseline"] == pytest.approx(sum(r["baseline"]["ER"] is None for r in omitted) / len(omitted))
+    assert 0 < ns["model"] < 1
+    assert "Not stated" in evaluate.format_table_one(table)
+    # a null answer on a stated field is a miss: it lowers recall, like any wrong class
+    stated = next(r for r in recs if r["gold"]["HER2"] == r["model"]["HER2"]["label"])
+    before = evaluate.table_one(recs)["tasks"]["HER2"]["model"]["accuracy"]
+    stated["model"]["HER2"]["label"] = None
+    after = evaluate.table_one(recs)["tasks"]["HER2"]["model"]["accuracy"]
+    assert after == pytest.approx(before - 1 / sum(r["gold"]["HER2"] is not None for r in recs))
+
+
+def test_style_table_scores_each_style_on_its_own_records():
+    recs = fake_records(flip=0.1) + fake_records(n=40, seed=1, flip=0.9)
+    for i, r in enumerate(recs):
+        r["style"] = "tidy" if i < 60 else "broken"
+    rows = evaluate.style_table(recs)
+    assert set(rows) == {"tidy", "broken"} and rows["tidy"][0] == 60 and rows["broken"][0] == 40
+    alone = evaluate.table_one(recs[60:])["average_paper"]
+    assert rows["broken"][1:] == (alone["model"]["macro_f1"], alone["baseline"]["macro_f1"])
+    assert rows["tidy"][1] > rows["broken"][1]
+    assert "broken" in evaluate.format_style_table(rows)

@@ -1,5 +1,7 @@
 """heads.py: pooling of a padded batch (left and right) equals pooling each sequence alone through the real
 model, instruction tokens attend but are left out of the mean, and the heads' outputs and prediction records."""
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,3 +112,14 @@ def test_multitask_heads_forward_and_predict():
             assert list(out["probs"]) == label_sets[t]
             assert sum(out["probs"].values()) == pytest.approx(1.0, abs=1e-6)
             assert out["probs"][out["label"]] == pytest.approx(probs.max().item(), abs=1e-6)
+
+
+def test_not_stated_class_predicts_null_with_its_probability():
+    """The head's extra class means 'the report does not state it': label None, probability kept under its name."""
+    label_sets = {"M": ["M0", "M1", "not stated"]}
+    heads = MultiTaskHeads(4, label_sets)
+    logits = {"M": torch.tensor([[0.0, 0.0, 3.0], [2.0, 0.0, 1.0]])}
+    first, second = heads.predict(logits)
+    assert first["M"]["label"] is None and second["M"]["label"] == "M0"
+    assert first["M"]["probs"]["not stated"] == pytest.approx(torch.softmax(logits["M"][0], -1)[2].item())
+    assert json.loads(json.dumps(first))["M"]["label"] is None
