@@ -347,6 +347,7 @@ def report_lines(text):
             units += [line] if line else []
             continue
         cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)}
+        cuts |= {m.start() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)}
         cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
         cuts, label = sorted(cuts | {0, len(line)}), ""
         for a, b in zip(cuts, cuts[1:]):
@@ -387,6 +388,22 @@ SECTIONS = {
                 r"corrected(?: report| diagnosis)?|supplement(?:ary|al) report|addn",
     "comment": r"comments?|notes?|remarks?|discussion|cmt",
 }
+# a section header in capitals inside a long line ("... Printed 09/16/2021 PATHOLOGIC DIAGNOSIS: A. Left breast"):
+# the line is cut before it, so that text glued into one line by PDF extraction still knows its sections
+# (in capitals only: "Estrogen receptor: positive" is a value, not a header)
+_EMBEDDED_SECTION = re.compile(r"(?<=\s)(?:(?i:" + "|".join(SECTIONS.values()) + r")\b(?:\s*#?\s*\d+)?"
+                               r"(?:\s*\([^()]{0,40}\))?\s*(?::(?!\d)|\.{3,})|"
+                               r"(?:ADDEND(?:UM|A)|AMENDED REPORT|SUPPLEMENT(?:ARY|AL) REPORT)\b)")
+
+
+def _opens_section(line, m):
+    """Whether an _EMBEDDED_SECTION match opens a section: in capitals, and not the end of a longer key in
+    capitals ('ESTROGEN RECEPTOR:', 'PROGESTERONE RECEPTOR......')."""
+    before = line[:m.start()].split()
+    prev = before[-1].strip("(),.;") if before else ""
+    return m.group().isupper() and not (prev.isupper() and re.fullmatch("(?i:" + _LABEL_WORD + ")", prev))
+
+
 # the current diagnosis first; history, outside values and the gross description least
 SECTION_WEIGHT = {"addendum": 1.2, "diagnosis": 1.0, "synoptic": 1.0, "biomarkers": 1.0, "comment": 0.6,
                   "microscopic": 0.6, None: 0.5, "gross": 0.3, "history": 0.15, "outside": 0.15}

@@ -509,3 +509,18 @@ def test_generator_is_deterministic_and_checks_itself():
         with pytest.raises(AssertionError):
             make_examples.check_report(bad)
     make_examples.check_report(rec)
+
+
+def test_one_line_text_keeps_its_sections():
+    """A page glued into one line by PDF extraction: headers in capitals still open their sections, a key in
+    capitals ('ESTROGEN RECEPTOR:') is not cut in two, a value in sentence case ('receptor: positive') is no header."""
+    text = ("Patient: [REDACTED] MRN 0033936 Printed 09/16/2021 PATHOLOGIC DIAGNOSIS: A. Left breast, excision: "
+            "invasive ductal carcinoma, Stage ypT2 ypN0. CLINICAL DATA: history of right breast carcinoma pT1c pN1, "
+            "2014. GROSS DESCRIPTION: two lymph nodes are dissected and submitted in cassette B1. "
+            "MARKERS ESTROGEN RECEPTOR: POS (80%) Progesterone receptor: negative (0%) " + "and more text " * 20)
+    us = data.units(text)
+    section = {u.text.split(":")[0].split()[-1]: u.section for u in us}
+    assert section["DIAGNOSIS"] == "diagnosis" and section["DATA"] == "history" and section["DESCRIPTION"] == "gross"
+    assert any(u.text.startswith("MARKERS ESTROGEN RECEPTOR: POS") for u in us)
+    assert any("Progesterone receptor: negative" in u.text for u in us)
+    assert data.hint_clauses(text)["T"][0].endswith("ypT2 ypN0")  # the diagnosis, not the history's pT1c
