@@ -239,6 +239,7 @@ def evaluate_run(run, plots=True):
         print(f"\nwrote {run}/confusion_matrices.png" + (f", {run}/training_curves.png" if curves else ""))
     return table
 
+
 def score_file(run, path, out=None, skip_bad=False, drop_hints=False, batch=8, plots=True):
     """Table I of a trained run on any labelled reports file (your own held-out reports), next to the baseline,
     with a per-style table when the records carry a style; writes predictions and confusion matrices to `out`."""

@@ -647,18 +647,19 @@ def train_main(argv):
     # the test split is read twice: as built, and with every hint line emptied (does the model read the report?);
     # the validation split once more with the final model, for design choices (never the test split)
     summaries, test_seqs = [], None
-    preds = {"hints": [dict() for _ in test], "no hints": [dict() for _ in test], "val": [dict() for _ in val]}
+    preds = {"test": [dict() for _ in test], "test, no hints": [dict() for _ in test],
+             "validation": [dict() for _ in val]}
     try:
         for tasks in task_groups:
             label_sets = {t: head_sets[t] for t in tasks}
             sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
             model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
             test_seqs = test_seqs or {  # once, after train_one has checked --max-length
-                "hints": encode_all(test, cfg, tok), "no hints": encode_all(test, cfg, tok, data.TASKS),
-                "val": encode_all(val, cfg, tok)}
+                "test": encode_all(test, cfg, tok), "test, no hints": encode_all(test, cfg, tok, data.TASKS),
+                "validation": encode_all(val, cfg, tok)}
             for kind, seqs in test_seqs.items():
                 for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg["eval_batch"], dtype,
-                                                               device, desc=f"test split, {kind}")):
+                                                               device, desc=kind)):
                     rec.update(p)
             summaries.append(summary)
             del model
@@ -675,13 +676,13 @@ def train_main(argv):
     if cfg["single_task"]:
         write_json(head_sets, os.path.join(out, "label_maps.json"))
 
-    records = test_records(test, preds["hints"], data.TASKS)
+    records = test_records(test, preds["test"], data.TASKS)
     with open(os.path.join(out, "test_predictions.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
     table = evaluate.table_one(records, data.LABEL_SETS)
-    no_hints = evaluate.table_one(test_records(test, preds["no hints"], data.TASKS), data.LABEL_SETS)
+    no_hints = evaluate.table_one(test_records(test, preds["test, no hints"], data.TASKS), data.LABEL_SETS)
     styles = evaluate.style_table(records, data.LABEL_SETS)
-    val_records = test_records(val, preds["val"], data.TASKS)
+    val_records = test_records(val, preds["validation"], data.TASKS)
     val_table = evaluate.table_one(val_records, data.LABEL_SETS)
     metrics = {"models": len(summaries), "trainable_params": sum(s["trainable_params"] for s in summaries),
                "train_seconds": sum(s["train_seconds"] for s in summaries), "wall_seconds": time.time() - t_start,
@@ -692,8 +693,8 @@ def train_main(argv):
                                                                         os.path.join(out, "single_task", "T"),
                                                                         "epochs.json")))}
     write_json(metrics, os.path.join(out, "metrics.json"))
-    held = f"styles held out of training: {', '.join(cfg['styles']['test'])}" if cfg["styles"]["test"] else \
-        "stratified split"
+    held_out = cfg["styles"]["test"] and not set(cfg["styles"]["test"]) & set(cfg["styles"]["train"])
+    held = f"styles held out of training: {', '.join(cfg['styles']['test'])}" if held_out else "stratified split"
     text = evaluate.format_table_one(table, title=f"Table I: test split (S_test = {len(test)}; {held})")
     if styles:
         text += "\n\n" + evaluate.format_style_table(styles)

@@ -29,12 +29,9 @@ from llama import load_tokenizer  # noqa: E402
 
 
 def test_split(cfg):
-    """The run's test split, built as train_mtl.py built it (its --split, if the run has one)."""
+    """The run's test split, built as train_mtl.py built it (a run from before --split: stratified)."""
     reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
-    split = getattr(train_mtl, "split_reports", None)
-    if cfg.get("split") and split is not None:
-        return split(reports, cfg)[2]
-    return data.stratified_split(reports, seed=cfg["seed"])[2]
+    return train_mtl.split_reports(reports, cfg)[2]
 
 
 def main():
