@@ -404,6 +404,48 @@ def _opens_section(line, m):
     return m.group().isupper() and not (prev.isupper() and re.fullmatch("(?i:" + _LABEL_WORD + ")", prev))
 
 
+
+# text typed in capitals (old LIS systems, typewriters, OCR of both) is written again in sentence case: the model
+# has read little text in capitals, and "NEGATIVE" tokenizes unlike "negative"
+SHOUTING = 0.8  # the share of capital letters above which a text is recased
+_TNM_CAPS = re.compile(r"(?<![A-Z0-9])(?:(?:[YRA]{0,2}[PC])[TNM](?:IS|X|[0-4LIO|])|[TNM](?:IS|X|[0-4]))"
+                       r"(?:MI|[A-D](?![A-Z]))?(?:(?:[YRA]{0,2}[PC])?[TNM](?:IS|X|[0-4])(?:MI|[A-D](?![A-Z]))?)*"
+                       r"(?![A-Z0-9])")
+_ACRONYMS = re.compile(r"\b(?:ER|PR|PGR|HER-?2(?:/NEU)?|IHC|F?ISH|SISH|CISH|DDISH|DCIS|LCIS|IDC|ILC|AJCC|UICC|CAP|ASCO|"
+                       r"WHO|NOS|SBR|LVI|TNM|MRI|PET|CT|CEP-?17|DNA|RCPATH|I{1,3}|IV)\b")
+
+
+def recase(text):
+    """The text in sentence case if it is SHOUTING capitals, else as it is. Section headers stay in capitals
+    (they still open their sections), TNM codes take their usual case (pT1c, ypN0), acronyms (ER, HER2, IHC,
+    AJCC) and Roman grades (II/III) stay; everything else is lower case, with a capital at each line and
+    sentence start."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 20 or sum(c.isupper() for c in letters) < SHOUTING * len(letters):
+        return text
+    keep = {}  # start -> the span's text as it stays
+    for m in _EMBEDDED_SECTION.finditer(" " + text):
+        if _opens_section(" " + text, m):
+            keep[m.start() - 1] = m.group()
+    for m in re.finditer(r"^[^\S\n]*(.+?)(?=:|$)", text, re.M):
+        if section_of(m.group(1)):
+            keep.setdefault(m.start(1), m.group(1))
+    for m in re.finditer(r"(?<![\w.])\(?[A-H][.)](?=\s)", text):  # part labels: A. B)
+        keep.setdefault(m.start(), m.group())
+    for m in _ACRONYMS.finditer(text):
+        keep.setdefault(m.start(), m.group())
+    for m in _TNM_CAPS.finditer(text):
+        keep[m.start()] = re.sub(r"IS|MI|[YRAPC]+|[TNM]|[A-DLIO|]", lambda p: p.group() if p.group() in "TNM"
+                                 else p.group().lower(), m.group())
+    out, i = [], 0
+    for start in sorted(keep):
+        if start >= i:
+            out += [text[i:start].lower(), keep[start]]
+            i = start + len(keep[start])
+    out.append(text[i:].lower())
+    return re.sub(r"(^[^\S\n]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?|(?<!\.)[.!?]\s+)([a-z])(?![a-z]{0,2}[TNM])",
+                  lambda m: m.group(1) + m.group(2).upper(), "".join(out), flags=re.M)
+
 # the current diagnosis first; history, outside values and the gross description least
 SECTION_WEIGHT = {"addendum": 1.2, "diagnosis": 1.0, "synoptic": 1.0, "biomarkers": 1.0, "comment": 0.6,
                   "microscopic": 0.6, None: 0.5, "gross": 0.3, "history": 0.15, "outside": 0.15}
@@ -738,8 +780,11 @@ def head():
             + "\nReport:\n")
 
 
-def _hint_line(task, clauses):
-    return f"{task}_hint: " + (" | ".join(clauses) or "none")
+HINT_WITHHELD = "withheld"  # the hint line of a task in drop_hints: not "none", which says the rules found nothing
+
+
+def _hint_line(task, clauses, withheld=False):
+    return f"{task}_hint: " + (HINT_WITHHELD if withheld else " | ".join(clauses) or "none")
 
 
 def _hint_clauses(text, drop_hints):
@@ -750,10 +795,10 @@ def _hint_clauses(text, drop_hints):
 
 
 def hint_lines(text, drop_hints=()):
-    """{task: 'T_hint: ...'} in task order; a task in drop_hints reads 'none' (hint dropout in training, the
+    """{task: 'T_hint: ...'} in task order; a task in drop_hints reads HINT_WITHHELD (hint dropout in training, the
     evaluation without hints)."""
     found = _hint_clauses(text, drop_hints)
-    return {t: _hint_line(t, found.get(t, [])) for t in TASKS}
+    return {t: _hint_line(t, found.get(t, []), t in drop_hints) for t in TASKS}
 
 
 def _priority(us, candidates, k):
@@ -820,7 +865,7 @@ def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None, 
     cheaper than one input per task. Each task keeps its own line in the Hints block, at the end of the input,
     so that the tokens of that line (which attend to the whole report) can be pooled for that task's head.
     """
-    block = site_text(text, site)
+    block = recase(site_text(text, site))
     return head(), report_block(block, mode, k, tokenizer, rng, budget), hint_lines(block, drop_hints)
 
 
@@ -845,14 +890,15 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
     keeps at least REPORT_SHARE of what Field/Classes leave of max_length (all of it if the hints are short);
     hint lines too long for the rest are cut to a common length (their weakest clauses first), the Report block
     to its budget (_priority).
-    drop_hints: tasks whose hint line reads 'none'. truncated: whether anything was cut.
+    drop_hints: tasks whose hint line reads HINT_WITHHELD. truncated: whether anything was cut.
     """
     rng = random.Random(f"{seed}:{report.id}")
-    block = site_text(report.text, report.site)
+    block = recase(site_text(report.text, report.site))
     h = tokenizer.encode(head(), add_bos=True)
     hb = tokenizer.encode(HINTS_BLOCK, add_bos=False)
     found = _hint_clauses(block, drop_hints)
-    per_task = {t: tokenizer.encode("\n" + _hint_line(t, found.get(t, [])), add_bos=False) for t in TASKS}
+    per_task = {t: tokenizer.encode("\n" + _hint_line(t, found.get(t, []), t in drop_hints), add_bos=False)
+                for t in TASKS}
     whole = len(tokenizer.encode(report_block(block, "window" if mode == "random" else mode, k), add_bos=False))
     share = min(whole, round(REPORT_SHARE * (max_length - len(h))))
     lengths = [len(ids) for ids in per_task.values()]

@@ -162,15 +162,23 @@ def format_table_one(table, title="Table I"):
 # a run directory
 
 def read_run(run):
-    """config.json, metrics.json and test predictions of a train_mtl.py run; names the missing file."""
+    """config.json, metrics.json, label_maps.json and test predictions of a finished train_mtl.py run.
+    A missing or unreadable file stops with a message that names it."""
     out = {}
-    for name in ("config.json", "metrics.json"):
+    if not os.path.isdir(run):
+        raise SystemExit(f"evaluate.py: {run}: not a run directory")
+    for name in ("config.json", "metrics.json", "label_maps.json", "test_predictions.jsonl"):
         path = os.path.join(run, name)
         if not os.path.exists(path):
             raise SystemExit(f"evaluate.py: {path} not found (is {run} a finished train_mtl.py run?)")
-        out[name.split(".")[0]] = json.load(open(path))
-    path = os.path.join(run, "test_predictions.jsonl")
-    out["records"] = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+        try:
+            with open(path) as f:
+                out[name.split(".")[0]] = [json.loads(l) for l in f] if name.endswith(".jsonl") else json.load(f)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"evaluate.py: {path}: cannot read it ({e})") from None
+    out["records"] = out.pop("test_predictions")
+    if not out["records"]:
+        raise SystemExit(f"evaluate.py: {run}/test_predictions.jsonl holds no test reports")
     return out
 
 
@@ -227,7 +235,7 @@ def plot_curves(run, path):
 def evaluate_run(run, plots=True):
     """Print Table I of a run and write its confusion-matrix and training-curve PNGs."""
     r = read_run(run)
-    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
+    label_sets = r["label_maps"]
     table = table_one(r["records"], label_sets)
     print(format_table_one(table, title=f"Table I: {run} (S_test = {len(r['records'])})"))
     styles = style_table(r["records"], label_sets)
@@ -246,6 +254,8 @@ def score_file(run, path, out=None, skip_bad=False, drop_hints=False, batch=8, p
     import train_mtl  # here, not at the top: train_mtl imports this module
     from llama import load_tokenizer
     reports = data.read_reports(path, skip_bad=skip_bad)
+    if not reports:
+        raise SystemExit(f"evaluate.py: --data {path}: no reports to score (empty file, or every line left out)")
     cfg, models, dtype, device = train_mtl.load_run(run)
     tok = load_tokenizer(cfg["model"])
     records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, batch,
@@ -273,8 +283,7 @@ def score_file(run, path, out=None, skip_bad=False, drop_hints=False, batch=8, p
 
 def _summary(run):
     r = read_run(run)
-    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
-    table = table_one(r["records"], label_sets) if r["records"] else r["metrics"]["test"]
+    table = table_one(r["records"], r["label_maps"])
     return {"run": run, "config": r["config"], "metrics": r["metrics"], "table": table}
 
 
@@ -329,6 +338,8 @@ def read_embeddings(npy_path):
     """(ids, X): X (N, D) float from the .npy, ids from the .ids.json written next to it by train_align.py."""
     npy_path = pathlib.Path(npy_path)
     ids_path = npy_path.with_suffix(".ids.json")
+    if not npy_path.exists():
+        raise FileNotFoundError(f"{npy_path}: not found (train_align.py --embed writes stageK.npy)")
     if not ids_path.exists():
         raise FileNotFoundError(f"{ids_path}: ids file missing (train_align.py --embed writes it next to {npy_path.name})")
     X = np.load(npy_path)
@@ -445,7 +456,11 @@ def main(argv=None):
         p = argparse.ArgumentParser(prog="evaluate.py probes",
                                     description="Linear probes on alignment embeddings (alignment paper table).")
         add_probe_args(p)
-        probes(p.parse_args(argv[1:]))
+        try:
+            probes(p.parse_args(argv[1:]))
+        except (OSError, ValueError) as e:  # data.DataError included: every bad line of --labels listed
+            print(f"evaluate.py probes: {e}", file=sys.stderr)
+            return 2
         return 0
     p = argparse.ArgumentParser(description="Tables of the MTL paper for train_mtl.py runs.")
     p.add_argument("run", nargs="?", help="a run directory: prints Table I, writes PNGs")
@@ -459,10 +474,14 @@ def main(argv=None):
     if args.compare:
         print(format_compare(args.compare))
     elif args.run and args.data:
+        import train_mtl
         try:
             score_file(args.run, args.data, args.out, args.skip_bad, args.no_hints, plots=not args.no_plots)
-        except (data.DataError, OSError) as e:
+        except (data.DataError, train_mtl.RunError) as e:
             print(f"evaluate.py: {e}", file=sys.stderr)
+            return 2
+        except (OSError, UnicodeError) as e:  # --data missing, a directory, not UTF-8; --out not writable
+            print(f"evaluate.py: {e} (--data {args.data}, --out {args.out})", file=sys.stderr)
             return 2
     elif args.run:
         evaluate_run(args.run, plots=not args.no_plots)

@@ -10,6 +10,7 @@ peft.PeftModel.from_pretrained and the reverse. Nothing here imports peft.
 The MTL paper's other adapters (Table II) follow, in the same file format: (IA)^3 vectors and prefix tuning.
 """
 
+import functools
 import json
 import math
 import os
@@ -68,10 +69,8 @@ class _SparseDropout(torch.autograd.Function):
 
 
 class LoRADropout(nn.Module):
-    """nn.Dropout(p), the same distribution, drawn sparsely on CPU.
-
-    There the Bernoulli draws of a full mask per adapted layer (120 masks of B·T·d per step for q/k/v/o of
-    SmolLM2) took 12-15 % of a LoRA training step; CUDA's fused dropout kernel is cheap and used as is."""
+    """nn.Dropout(p), the same distribution, drawn sparsely on CPU, where the Bernoulli draws of a full mask per
+    adapted layer are a noticeable share of a LoRA training step; CUDA's fused dropout is cheap and used as is."""
 
     def __init__(self, p):
         super().__init__()
@@ -443,7 +442,7 @@ def load_ia3(model, adapter_dir):
 # = 32 x 4,096, one model-width vector per virtual token: the size of prompt tuning rather than of prefix tuning.
 
 class PrefixTuning(nn.Module):
-    """P learned keys and values for each of L blocks; called with no input, returns them as (2 L, n_kv, P, hd)."""
+    """P learned keys and values for each of L blocks in one table; block i's attention calls extend(i, ...)."""
 
     def __init__(self, n_layers, n_kv, head_dim, num_virtual_tokens=32, dtype=torch.float32, device=None):
         super().__init__()
@@ -455,20 +454,37 @@ class PrefixTuning(nn.Module):
     def forward(self):
         return self.prompt_embeddings.view(self.shape).permute(1, 2, 0, 3)  # (P, 2L, n_kv, hd) -> (2L, n_kv, P, hd)
 
+    def extend(self, i, k, v, attn_mask, is_causal):
+        """What block i's attention receives: its P keys and values in front of k, v (B, n_kv, T, hd), unrotated
+        (they have no position), and a mask (B, 1, T, P + T) that lets every query see all P of them."""
+        B, _, T, _ = k.shape
+        pk, pv = (p.to(k.dtype).expand(B, -1, -1, -1) for p in self()[2 * i:2 * i + 2])  # (B, n_kv, P, hd)
+        if attn_mask is None:  # no padding: the mask that is_causal stood for
+            attn_mask = torch.ones(T, T, dtype=torch.bool, device=k.device)
+            attn_mask = (attn_mask.tril() if is_causal else attn_mask).expand(B, 1, T, T)
+        attn_mask = torch.cat([attn_mask.new_ones(B, 1, T, self.shape[0]), attn_mask], dim=-1)
+        return torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2), attn_mask, False
+
 
 def inject_prefix(model, num_virtual_tokens=32):
-    """Freeze every parameter of our Llama and give it a trainable prefix (model.prefix). Returns the prefix."""
+    """Freeze every parameter of our Llama, give it a trainable prefix (model.prefix) and each block's attention its
+    share of it. Returns the prefix."""
     for p in model.parameters():
         p.requires_grad_(False)
     cfg, device = model.config, model.embed_tokens.weight.device
     model.prefix = PrefixTuning(len(model.layers), cfg.num_key_value_heads, cfg.head_dim, num_virtual_tokens,
                                 device=device)
+    # the report sits at positions P, P + 1, ... after the virtual tokens, as in PEFT: a prefix key is never rotated,
+    # so q . k_prefix depends on the query's absolute position and a trained prefix relies on this offset
+    model.position_offset = num_virtual_tokens
+    for i, block in enumerate(model.layers):
+        block.self_attn.prefix = functools.partial(model.prefix.extend, i)
     return model.prefix
 
 
 def save_prefix(model, out_dir, base_model_name_or_path=None):
     """Write adapter_config.json + adapter_model.safetensors as peft's PrefixTuning save_pretrained does."""
-    if model.prefix is None:
+    if getattr(model, "prefix", None) is None:
         raise ValueError("save_prefix: the model has no prefix (lora.inject_prefix)")
     P, two_L, n_kv, hd = model.prefix.shape
     config = {

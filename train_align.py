@@ -12,6 +12,11 @@ all that is needed to rebuild the merged model: base + stage 1 merged + ... + st
 untouched model (bidirectional, mean-pooled). --embed writes mean-pooled embeddings of a JSONL corpus to
 stageK.npy with the ids in stageK.ids.json; evaluate.py probes reads them.
 
+Interrupted (Ctrl-C, a crash, kill -9), the same command continues: finished stages with the same settings are
+merged, not retrained, and the interrupted stage resumes from its last checkpoint (--save-every) exactly, since
+batches, masks and dropout are functions of (seed, step). A stage started with other settings is not overwritten:
+the differences are listed, and the stage directory must be deleted to start it over.
+
 Defaults are LLM2Vec's published recipe for Llama-3, read from McGill-NLP/llm2vec (commit 312adcf):
   - stage 1 (train_configs/mntp/MetaLlama3.json, experiments/run_mntp.py): mask_token_type "blank" = the token
     "_" (Llama-3 has no mask token), mlm_probability 0.2 with transformers' 80/10/10 mask/random/keep collator,
@@ -71,6 +76,10 @@ LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 INSTRUCTION = "Given a brain MRI radiology report, retrieve the pathology report of the same patient"
 STAGE_FILE, STATE_FILE = "stage.json", "train_state.pt"
 
+
+class SetupError(RuntimeError):
+    """A problem with the flags, the data or the run directory; the message names the flag or file."""
+
 # -----------------------------------------------------------------------------
 # inputs
 
@@ -98,7 +107,7 @@ def encode_texts(tok, texts, max_length, instruction=""):
 def embed(model, batch):
     """Mean-pooled bidirectional embeddings (B, D) of an encode_texts batch."""
     ids, att, pool = (t.to(model.embed_tokens.weight.device) for t in batch)
-    hidden = model(ids, att, mask="bidirectional")   # (B, T, D)
+    hidden = model(ids, att, attention="bidirectional")   # (B, T, D)
     return heads.mean_pool(hidden, att, pool)          # (B, D)
 
 
@@ -119,7 +128,7 @@ def mntp_step(model, tok, texts, s, generator):
     masked, labels = losses.mntp_mask(ids, att, s["mask_token_id"], special, prob=s["mask_prob"],
                                       vocab_size=min(tok.vocab_size, model.config.vocab_size), generator=generator)
     device = model.embed_tokens.weight.device
-    _, logits = model(masked.to(device), att.to(device), mask="bidirectional", logits=True)  # (B, T, V)
+    logits = model.lm_logits(model(masked.to(device), att.to(device), attention="bidirectional"))  # (B, T, V)
     return losses.mntp_loss(logits, labels.to(device))
 
 
@@ -263,11 +272,16 @@ def read_stage(out, stage):
     stage_dir = pathlib.Path(out) / f"stage{stage}"
     if not (stage_dir / STAGE_FILE).exists():
         return None
-    meta = json.loads((stage_dir / STAGE_FILE).read_text())
+    try:
+        meta = json.loads((stage_dir / STAGE_FILE).read_text())
+        sha = meta["adapter_sha256"]
+    except (ValueError, KeyError) as e:
+        raise SetupError(f"{stage_dir / STAGE_FILE}: unreadable ({type(e).__name__}: {e}); rerun stage {stage}") \
+            from None
     weights = stage_dir / lora.WEIGHTS_NAME
-    if not weights.exists() or sha256(weights) != meta["adapter_sha256"]:
-        raise RuntimeError(f"{weights}: missing or does not match the adapter_sha256 in {stage_dir / STAGE_FILE}; "
-                           f"rerun stage {stage}")
+    if not weights.exists() or sha256(weights) != sha:
+        raise SetupError(f"{weights}: missing or does not match the adapter_sha256 in {stage_dir / STAGE_FILE}; "
+                         f"rerun stage {stage}")
     return meta
 
 
@@ -277,8 +291,8 @@ def previous_chain(out, stage):
     for k in range(1, stage):
         meta = read_stage(out, k)
         if meta is None or not meta["complete"]:
-            raise RuntimeError(f"{pathlib.Path(out) / f'stage{k}'}: stage {k} is "
-                               f"{'missing' if meta is None else 'unfinished'}; stage {stage} needs stages 1..{stage - 1}")
+            raise SetupError(f"{pathlib.Path(out) / f'stage{k}'}: stage {k} is "
+                             f"{'missing' if meta is None else 'unfinished'}; stage {stage} needs stages 1..{stage - 1}")
         chain.append({"stage": k, "adapter_sha256": meta["adapter_sha256"]})
     return chain
 
@@ -288,15 +302,15 @@ def apply_stage(model, out, stage, allow_unfinished=False):
     meta = read_stage(out, stage)
     stage_dir = pathlib.Path(out) / f"stage{stage}"
     if meta is None:
-        raise RuntimeError(f"{stage_dir}: no checkpoint for stage {stage}")
+        raise SetupError(f"{stage_dir}: no checkpoint for stage {stage}")
     if not meta["complete"]:
         if not allow_unfinished:
-            raise RuntimeError(f"{stage_dir}: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps)")
+            raise SetupError(f"{stage_dir}: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps)")
         print(f"note: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps); using it as is",
               file=sys.stderr)
     if meta["previous"] != previous_chain(out, stage):
-        raise RuntimeError(f"{stage_dir / STAGE_FILE}: stage {stage} was trained on top of other versions of the "
-                           f"earlier stages than the ones in {out} now; rerun stage {stage}")
+        raise SetupError(f"{stage_dir / STAGE_FILE}: stage {stage} was trained on top of other versions of the "
+                         f"earlier stages than the ones in {out} now; rerun stage {stage}")
     lora.load_adapter(model, stage_dir, dropout=0.0)
     lora.merge_lora(model, remove=True)
     return meta
@@ -315,10 +329,9 @@ def load_stage_model(out, stage, model_path=None, dtype=torch.float32, device="c
 # training one stage
 
 def set_attention_dropout(model, p):
-    """SimCSE's attention-probability dropout (LLM2Vec: simcse_dropout, passed as config.attention_dropout)."""
+    """SimCSE's attention-probability dropout (LLM2Vec: simcse_dropout, passed as config.attention_dropout).
+    Every llama.Attention reads config.attention_dropout in training mode; the config object is shared."""
     model.config.attention_dropout = p
-    for layer in model.layers:
-        layer.self_attn.dropout = p
 
 
 def inject_stage_lora(model, s):
@@ -331,6 +344,54 @@ def inject_stage_lora(model, s):
     for k in range(first, n):
         lora.inject_lora(model.layers[k], targets=s["lora_targets"], r=s["lora_r"], alpha=s["lora_alpha"],
                          dropout=s["lora_dropout"])
+
+
+def differences(old, meta):
+    """What differs between a saved stage.json and this run's: settings and base model, one line each."""
+    now = dict(meta["settings"], base_model=meta["base_model"])
+    then = dict(old["settings"], base_model=old["base_model"])
+    return [f"{k}: {then.get(k)!r} in the checkpoint, {now.get(k)!r} now" for k in sorted(set(now) | set(then))
+            if now.get(k) != then.get(k)]
+
+
+def already_done(out, stage, s, base_model):
+    """True when stageK is finished, with these settings, on this base and on the earlier stages now in `out`:
+    running the same command again skips it (and resumes the stage that was interrupted)."""
+    try:
+        old = read_stage(out, stage)
+    except SetupError:
+        return False
+    meta = {"settings": s, "base_model": str(base_model)}
+    return bool(old and old["complete"] and not differences(old, meta)
+                and old["previous"] == previous_chain(out, stage))
+
+
+def resumable(out, stage, meta):
+    """The unfinished checkpoint of stageK that this run continues, or None to start the stage afresh.
+
+    Resuming is exact: the batches, the dropout masks and the MNTP masking are functions of (seed, step), and the
+    optimizer and scheduler states are saved with the adapter. A checkpoint with other settings or another base
+    model is refused with the differences listed (nothing is overwritten); one built on earlier stages that have
+    since been retrained is stale and starts afresh.
+    """
+    stage_dir = pathlib.Path(out) / f"stage{stage}"
+    try:
+        old = read_stage(out, stage)
+    except SetupError as e:  # a damaged checkpoint of this very stage: what read_stage advises is to rerun it
+        print(f"note: {e}; starting stage {stage} afresh", file=sys.stderr)
+        return None
+    if not old or old["complete"] or not (stage_dir / STATE_FILE).exists():
+        return None
+    if old["previous"] != meta["previous"]:
+        print(f"note: {stage_dir} holds an unfinished stage {stage} trained on earlier stages that have changed "
+              f"since; starting it afresh", file=sys.stderr)
+        return None
+    changed = differences(old, meta)
+    if changed:
+        raise SetupError(f"{stage_dir}: stage {stage} is unfinished ({old['steps_done']}/{old['steps']} steps) and was "
+                         f"started with other settings; rerun with its settings to resume it, or delete {stage_dir} "
+                         f"to start it over:\n  " + "\n  ".join(changed))
+    return old
 
 
 def linear_schedule(warmup, total):
@@ -351,9 +412,8 @@ def train_stage(model, tok, stage, examples, s, out, base_model):
             "previous": previous_chain(out, stage), "settings": s, "steps": s["steps"], "steps_done": 0,
             "complete": False, "loss": [], "seconds": 0.0}
 
-    old = read_stage(out, stage)
-    if old and not old["complete"] and (stage_dir / STATE_FILE).exists() and \
-            (old["settings"], old["previous"], old["base_model"]) == (s, meta["previous"], meta["base_model"]):
+    old = resumable(out, stage, meta)
+    if old:
         lora.load_adapter(model, stage_dir)  # into the LoRA just injected (same modules)
         state = torch.load(stage_dir / STATE_FILE, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
@@ -527,35 +587,118 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    stages = parse_ints(args.stages) if args.stages is not None else ([] if args.embed else [1, 2, 3])
+def check_settings(s, stage, n_examples, tok):
+    """Problems with one stage's settings (flags), found before any model is loaded."""
+    problems = []
+    for key in ("steps", "batch_size", "max_length", "save_every", "lora_r"):
+        if s[key] < 1:
+            problems.append(f"--{key.replace('_', '-')} must be >= 1, got {s[key]} (stage {stage})")
+    for key, value in (("lr", s["lr"]), ("lora-alpha", s["lora_alpha"]), ("temperature", s["temperature"] or 1)):
+        if not value > 0:
+            problems.append(f"--{key} must be > 0, got {value} (stage {stage})")
+    for key in ("lora_dropout", "simcse_dropout", "mask_prob"):
+        if not 0 <= s[key] < 1:
+            problems.append(f"--{key.replace('_', '-')} must be in [0, 1), got {s[key]}")
+    if s["warmup"] < 0:
+        problems.append(f"--warmup must be >= 0 steps, got {s['warmup']} (stage {stage})")
+    unknown = sorted(set(s["lora_targets"]) - set(LORA_TARGETS.split(",")))
+    if unknown:
+        problems.append(f"--lora-targets: unknown projection(s) {unknown}; choose from {LORA_TARGETS}")
+    if stage > 1 and s["batch_size"] < 2:
+        problems.append(f"--batch-size must be >= 2 in stage {stage}: the other texts of a batch are the negatives")
+    if s["batch_size"] > n_examples:
+        problems.append(f"--batch-size {s['batch_size']} is larger than the {n_examples} training examples of "
+                        f"stage {stage}")
+    prefix = len(tok.encode(s["instruction"].strip() + "\n" if s["instruction"] else "", add_bos=True))
+    if s["max_length"] <= prefix:
+        problems.append(f"--max-length {s['max_length']} leaves no room for text after the {prefix} tokens of BOS "
+                        f"and instruction (stage {stage})")
+    return problems
+
+
+def setup(args):
+    """Every check that can run before training, each problem named: stages, model, data, settings, earlier
+    stages. Returns (stages, base, tok, pairs, {stage: (settings, examples)})."""
+    try:
+        stages = parse_ints(args.stages) if args.stages is not None else ([] if args.embed else [1, 2, 3])
+        embed_stages = sorted(set(parse_ints(args.embed_stages))) if args.embed else []
+    except ValueError:
+        raise SetupError(f"--stages / --embed-stages take comma-separated stage numbers, got {args.stages!r} / "
+                         f"{args.embed_stages!r}") from None
     if any(k not in OBJECTIVES for k in stages):
-        raise SystemExit(f"--stages: only 1, 2, 3 exist, got {args.stages}")
+        raise SetupError(f"--stages: only 1, 2, 3 exist, got {args.stages}")
+    if any(k not in (0, *OBJECTIVES) for k in embed_stages):
+        raise SetupError(f"--embed-stages: only 0 (the untouched model), 1, 2, 3 exist, got {args.embed_stages}")
     stages = sorted(set(stages))
     if stages and stages != list(range(stages[0], stages[-1] + 1)):
-        raise SystemExit(f"--stages {args.stages}: each stage needs the one before it; no gaps")
+        raise SetupError(f"--stages {args.stages}: each stage needs the one before it; no gaps")
+    if stages and not args.data:
+        raise SetupError("--data is required to train")
+    if stages and stages[0] > 1:
+        previous_chain(args.out, stages[0])  # the finished earlier stages this run builds on
     if args.model is None and not (stages and stages[0] == 1) and pathlib.Path(args.out, "stage1", STAGE_FILE).exists():
         args.model = read_stage(args.out, 1)["base_model"]  # the base this run was trained on
-    base = llama.resolve_model(args.model)
-    tok = llama.load_tokenizer(base)
+    try:
+        base = llama.resolve_model(args.model)
+        tok = llama.load_tokenizer(base)
+    except (OSError, ValueError) as e:
+        raise SetupError(f"--model {args.model or '(demo model)'}: {e}") from None
+    pairs, plan, problems = None, {}, []
     if stages:
-        if not args.data:
-            raise SystemExit("--data is required to train")
-        pairs = data.read_pairs(args.data, skip_bad=args.skip_bad)
-        model = load_stage_model(args.out, stages[0] - 1, base, dtype=getattr(torch, args.dtype), device=args.device)
+        try:
+            pairs = data.read_pairs(args.data, skip_bad=args.skip_bad)
+        except (OSError, UnicodeError) as e:  # no such file, a directory, not UTF-8 (bad lines: data.DataError)
+            raise SetupError(f"--data {args.data}: {e}") from None
+        if not pairs:
+            raise SetupError(f"--data {args.data}: no pairs to train on (empty file, or every line left out)")
         for stage in stages:
-            s = stage_settings(args, stage, tok)
-            train_stage(model, tok, stage, stage_examples(stage, pairs, s), s, args.out, base)
-        del model
-    if args.embed:
-        run_embed(args, tok, base)
+            try:
+                s = dict(stage_settings(args, stage, tok), data_sha256=sha256(args.data))  # the same file, unedited
+                examples = stage_examples(stage, pairs, s)
+            except ValueError as e:  # a per-stage value that is not a number, --mask-token, --hard-negatives type
+                problems.append(f"stage {stage}: {e}")
+                continue
+            problems += check_settings(s, stage, len(examples), tok)
+            plan[stage] = (s, examples)
+    if embed_stages and max(embed_stages) > 0 and (not stages or stages[-1] < max(embed_stages)):
+        previous_chain(args.out, max(embed_stages))      # stages 1..K-1 finished ...
+        if read_stage(args.out, max(embed_stages)) is None:  # ... and stage K saved (it may be unfinished)
+            raise SetupError(f"{pathlib.Path(args.out) / f'stage{max(embed_stages)}'}: no checkpoint for stage "
+                             f"{max(embed_stages)} to embed with")
+    if problems:  # the same problem in several stages is listed once
+        raise SetupError("cannot start training:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
+    return stages, base, tok, pairs, plan
+
+
+def main(argv=None):
+    """Returns 0, or 2 after printing the problems (bad flags, data, model or run directory) to stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        stages, base, tok, pairs, plan = setup(args)
+        if stages:
+            model = load_stage_model(args.out, stages[0] - 1, base, dtype=getattr(torch, args.dtype),
+                                     device=args.device)
+            for stage in stages:
+                s, examples = plan[stage]
+                if already_done(args.out, stage, s, base):
+                    apply_stage(model, args.out, stage)
+                    print(f"stage {stage}: already finished with these settings in {args.out}; merged, not retrained")
+                else:
+                    train_stage(model, tok, stage, examples, s, args.out, base)
+            del model
+        if args.embed:
+            try:
+                run_embed(args, tok, base)
+            except (OSError, UnicodeError) as e:  # --embed missing or not UTF-8, --emb-dir not writable: named in e
+                raise SetupError(str(e)) from None
+    except (SetupError, data.DataError) as e:  # a DataError lists every bad line of --data / --embed
+        print(f"train_align.py: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
     try:
-        main()
+        sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
-    except (data.DataError, FileNotFoundError) as e:  # bad --data / --embed / --model: every problem listed
-        sys.exit(f"train_align.py: {e}")

@@ -38,7 +38,7 @@ from sklearn.metrics import f1_score
 import data
 import evaluate
 from heads import MultiTaskHeads, span_pool
-from llama import load_model, load_tokenizer, pad_batch, resolve_model
+from llama import choose_precision, load_model, load_tokenizer, pad_batch, resolve_model
 from lora import inject_ia3, inject_lora, inject_prefix, load_adapter, load_ia3, load_prefix, save_adapter, save_ia3, \
     save_prefix
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
@@ -47,6 +47,7 @@ CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, o
 BEST = "best.pt"               # the trainables of the epoch with the lowest validation loss
 PROBE_L2 = 0.003               # --head-init probe: L2 penalty on the head weights (per task, on standardized z)
 PROBE_ITERS = 100              # L-BFGS iterations of that fit
+PROBE_REPORTS = 512            # training reports the probe and the z statistics read (a seeded sample)
 STOP_AFTER_STEP = None         # tests: behave as if Ctrl-C arrived right after this optimizer step
 
 # -----------------------------------------------------------------------------
@@ -57,8 +58,9 @@ def train_parser():
     p.add_argument("--data", required=True, help="reports.jsonl: {id, text, labels: {T, N, M, grade, ER, PR, HER2}}")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines of --data (listed), do not stop")
     p.add_argument("--model", default=None, help="HF-layout Llama dir (default: the SmolLM2-135M demo model)")
-    p.add_argument("--quant", choices=["nf4", "bf16", "fp32"], default="nf4",
-                   help="frozen base weights: 4-bit NF4 (QLoRA, paper), bf16 or fp32")
+    p.add_argument("--quant", choices=["auto", "nf4", "bf16", "fp32"], default="auto",
+                   help="frozen base weights: 4-bit NF4 (QLoRA, paper), bf16 or fp32; auto: NF4 on a GPU (the "
+                        "paper), on a CPU the compute dtype of --precision")
     p.add_argument("--out", default="runs/mtl", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     # adaptation (paper: LoRA r 16, alpha 16, dropout 0.05 on W_q, W_k, W_v, W_o)
@@ -88,7 +90,7 @@ def train_parser():
                    help="class: every head has a 'not stated' class learned from the null labels; ignore: null "
                         "labels carry no loss (the paper)")
     p.add_argument("--hint-dropout", type=float, default=0.0,
-                   help="probability that a training report's hint line of a task reads 'none', so that the heads "
+                   help="probability that a training report's hint line of a task reads 'withheld', so that the heads "
                         "learn to read the Report block too (0 = the paper)")
     p.add_argument("--split", choices=["auto", "style", "random"], default="auto",
                    help="style: whole styles held out for validation and test (needs a 'style' per record); "
@@ -104,8 +106,9 @@ def train_parser():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--patience", type=int, default=1, help="early stopping: epochs without a lower validation loss")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
-                   help="compute dtype (bf16 autocast where the hardware has it, else fp32)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="compute dtype; auto: bf16 autocast (paper) where the hardware computes bf16 natively, "
+                        "else fp32 (llama.choose_precision)")
     # budgets (defaults: everything)
     p.add_argument("--max-train", type=int, default=None, help="train on at most N reports of the train split")
     p.add_argument("--max-val", type=int, default=None, help="validate on at most N reports")
@@ -127,8 +130,16 @@ def predict_parser():
     p.add_argument("--data", required=True, help="jsonl with {id, text} (labels are not needed)")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (listed) instead of stopping")
     p.add_argument("--out", default=None, help="output jsonl (default: stdout)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=positive_int, default=8)
     return p
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (a clear usage error otherwise, not a crash later)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 # -----------------------------------------------------------------------------
 # inputs
@@ -213,20 +224,20 @@ class Classifier(nn.Module):
         return self.heads((z - self.z_mean) / self.z_std)           # {task: (B, C_t)}
 
 
-def compute_dtype(precision, device):
-    """bf16 where the hardware computes it natively (paper: bf16 compute), else fp32."""
-    if precision == "fp32":
-        return torch.float32
-    if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+def precision_plan(cfg, device):
+    """(compute dtype, base weight format, a line that says so and why) from --precision and --quant."""
+    dtype, why = choose_precision(cfg["precision"], device)
+    quant = cfg["quant"]
+    if quant == "auto":
+        quant = "nf4" if device == "cuda" else "bf16" if dtype == torch.bfloat16 else "fp32"
+    return dtype, quant, f"{why}; base weights {quant}"
 
 
 def build_classifier(cfg, label_sets, device):
     """Load the frozen base (NF4 / bf16 / fp32), add LoRA, (IA)^3 or a prefix unless --adapter frozen, add heads."""
-    dtype = compute_dtype(cfg["precision"], device)
-    weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg["quant"]]
-    llama = load_model(cfg["model"], dtype=weights, quant="nf4" if cfg["quant"] == "nf4" else None, device=device)
+    dtype, quant, _ = precision_plan(cfg, device)
+    weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[quant]
+    llama = load_model(cfg["model"], dtype=weights, quant="nf4" if quant == "nf4" else None, device=device)
     for p in llama.parameters():
         p.requires_grad_(False)
     if cfg.get("layers"):
@@ -308,7 +319,8 @@ def check_inputs(cfg):
     """Read the reports and locate the model; collect every problem instead of stopping at the first."""
     problems, reports, model_dir = [], None, None
     if not os.path.isfile(cfg["data"]):
-        problems.append(f"--data {cfg['data']}: no such file")
+        what = "a directory, not a file" if os.path.isdir(cfg["data"]) else "no such file"
+        problems.append(f"--data {cfg['data']}: {what}")
     else:
         try:
             reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
@@ -331,6 +343,23 @@ def check_inputs(cfg):
         problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
     if not 0 <= cfg["dropout"] < 1:
         problems.append(f"--dropout must be in [0, 1), got {cfg['dropout']}")
+    for flag in ("lr", "head_lr", "alpha"):
+        if cfg.get(flag) is not None and not cfg[flag] > 0:
+            problems.append(f"--{flag.replace('_', '-')} must be > 0, got {cfg[flag]}")
+    if cfg["weight_decay"] < 0 or not 0 <= cfg["warmup"] <= 1:
+        problems.append(f"--weight-decay must be >= 0 and --warmup a fraction in [0, 1], got {cfg['weight_decay']} "
+                        f"and {cfg['warmup']}")
+    for flag in ("r", "save_every", "eval_batch", "virtual_tokens"):
+        if cfg[flag] < 1:
+            problems.append(f"--{flag.replace('_', '-')} must be >= 1, got {cfg[flag]}")
+    unknown = sorted(set(cfg["targets"].split(",")) - {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                       "up_proj", "down_proj"})
+    if unknown:
+        problems.append(f"--targets: unknown projection(s) {unknown}")
+    weighted = [] if cfg["weighted"] == "none" else cfg["weighted"].split(",")
+    if set(weighted) - set(data.TASKS):
+        problems.append(f"--weighted: unknown task(s) {sorted(set(weighted) - set(data.TASKS))}; tasks are "
+                        f"{', '.join(data.TASKS)} or 'none'")
     if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
     if not 0 <= cfg.get("hint_dropout", 0) <= 1:
@@ -388,9 +417,12 @@ def predict_records(models, encoded, pad_id, batch, dtype, device, desc=None):
 
 
 def init_heads(model, encoded, labels, weights, cfg, pad_id, dtype, device):
-    """Before any training step: mu, sigma of z over the training reports and, with --head-init probe, heads
-    fitted to the frozen model's z (linear probing, then fine-tuning: Kumar et al., ICLR 2022). The adapter's
-    first gradients then come from heads that already read the features, not from zero heads."""
+    """Before any training step: mu, sigma of z over (at most PROBE_REPORTS of) the training reports and, with
+    --head-init probe, heads fitted to the frozen model's z (linear probing, then fine-tuning: Kumar et al., ICLR
+    2022). The adapter's first gradients then come from heads that already read the features, not from zero heads."""
+    if len(encoded) > PROBE_REPORTS:  # the frozen features of a sample: a linear probe needs no more
+        keep = sorted(random.Random(cfg["seed"]).sample(range(len(encoded)), PROBE_REPORTS))
+        encoded, labels = [encoded[i] for i in keep], {t: y[keep] for t, y in labels.items()}
     z = pooled_features(model, encoded, pad_id, cfg["eval_batch"], dtype, device, desc="frozen features")
     model.z_mean.copy_(z.mean(0).to(device))
     model.z_std.copy_(z.std(0).clamp(min=1e-3).to(device) if len(z) > 1 else torch.ones_like(z[0]))
@@ -451,7 +483,11 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
 
     ckpt_path = os.path.join(out, CHECKPOINT)
     if cfg["resume"] and os.path.exists(ckpt_path):
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        try:
+            ckpt = torch.load(ckpt_path, weights_only=False)
+        except Exception as e:  # written atomically, so only a damaged disk or another program gets here
+            raise SetupError(f"cannot resume: {ckpt_path} is unreadable ({type(e).__name__}: {e}); move it away "
+                             f"to restart the run from its beginning") from None
         model.load_state_dict(ckpt["trainables"], strict=False)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -616,16 +652,27 @@ def train_main(argv):
         print(f"train_mtl.py: {e}", file=sys.stderr)
         return 2
     out = cfg["out"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        print(f"train_mtl.py: --out {out} is a file, not a directory", file=sys.stderr)
+        return 2
     os.makedirs(out, exist_ok=True)
     cfg_path = os.path.join(out, "config.json")
-    if cfg["resume"] and os.path.exists(cfg_path):
-        saved = json.load(open(cfg_path))
-        changed = {k: (saved.get(k), v) for k, v in cfg.items()
-                   if k not in ("resume", "threads") and saved.get(k) != v}
-        if changed:
-            print(f"train_mtl.py: --resume with settings that differ from {cfg_path}: {changed}", file=sys.stderr)
+    # a run exists once anything beyond config.json is saved; a config.json alone is a setup that stopped before
+    # the first step (e.g. --max-length too short), and is simply written again
+    started = os.path.exists(cfg_path) and bool(set(os.listdir(out)) - {"config.json"})
+    if cfg["resume"] and started:
+        try:
+            saved = read_json(cfg_path, "cannot check that --resume continues the same run")
+        except RunError as e:
+            print(f"train_mtl.py: {e}", file=sys.stderr)
             return 2
-    elif os.path.exists(cfg_path) and not cfg["resume"]:
+        changed = [f"--{k.replace('_', '-')}: {saved.get(k)!r} in the run, {v!r} now" for k, v in cfg.items()
+                   if k not in ("resume", "threads", "out") and saved.get(k) != v]  # a run may be moved
+        if changed:  # a resumed run must be the run it continues: refuse, and say what differs
+            print(f"train_mtl.py: --resume with settings that differ from {cfg_path}; use the run's settings or "
+                  f"another --out:\n  " + "\n  ".join(changed), file=sys.stderr)
+            return 2
+    elif started:
         print(f"train_mtl.py: {out} already holds a run; pass --resume to continue it or choose another --out",
               file=sys.stderr)
         return 2
@@ -637,7 +684,10 @@ def train_main(argv):
         val = val[:cfg["max_val"]]
     random.seed(cfg["seed"])
     tok = load_tokenizer(cfg["model"])
-    cfg.update(device=device, n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS),
+    dtype, quant, plan = precision_plan(cfg, device)
+    print(f"train_mtl.py: {plan}", file=sys.stderr)
+    cfg.update(device=device, compute_dtype=str(dtype).removeprefix("torch."), base_weights=quant,
+               n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS),
                styles={part: sorted({r.style for r in recs if r.style})
                        for part, recs in (("train", train), ("val", val), ("test", test))})
     write_json({k: v for k, v in cfg.items()}, cfg_path)
@@ -699,7 +749,7 @@ def train_main(argv):
     if styles:
         text += "\n\n" + evaluate.format_style_table(styles)
     six = lambda t: f"{t['average_paper']['model']['macro_f1']:.3f}"
-    text += (f"\n\nHints removed (every hint line 'none'): macro F1 {six(no_hints)} over the paper's six tasks, "
+    text += (f"\n\nHints removed (every hint line 'withheld'): macro F1 {six(no_hints)} over the paper's six tasks, "
              f"{no_hints['average']['model']['macro_f1']:.3f} over all seven"
              f"\nValidation split (for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
              f"not-stated accuracy {val_table['not_stated']['model']:.3f}")
@@ -712,28 +762,80 @@ def train_main(argv):
 # -----------------------------------------------------------------------------
 # predict mode: new reports (no labels needed) -> one JSON record each
 
+class RunError(Exception):
+    """--run is not a finished train_mtl.py run; the message names the missing or unreadable file."""
+
+
+def run_files(run, cfg, label_sets):
+    """The files a finished run holds, written at the end of training (an interrupted run has none of them)."""
+    from lora import CONFIG_NAME, WEIGHTS_NAME
+    subs = [os.path.join(run, "single_task", t) for t in label_sets] if cfg.get("single_task") else [run]
+    adapter = [CONFIG_NAME, WEIGHTS_NAME] if cfg.get("adapter", "lora") != "frozen" else []
+    return [os.path.join(sub, name) for sub in subs
+            for name in ["heads.safetensors"] + [os.path.join("adapter", a) for a in adapter]]
+
+
+def read_json(path, what):
+    """json.load, with a RunError naming the file when it is missing or not JSON."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RunError(f"{path} not found: {what}") from None
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path}: cannot read it ({e}); {what}") from None
+
+
 def load_run(run):
-    """Rebuild a trained run's classifier (or one per task for a single-task run)."""
-    cfg = json.load(open(os.path.join(run, "config.json")))
-    label_sets = json.load(open(os.path.join(run, "label_maps.json")))
+    """Rebuild a trained run's classifier (or one per task for a single-task run).
+
+    Every problem with the directory is a RunError naming the file: not a directory, not a run, a run that was
+    interrupted before its final export (continue it with --resume), a file that is missing or unreadable.
+    """
+    if not os.path.isdir(run):
+        raise RunError(f"{run}: {'not a directory' if os.path.exists(run) else 'no such directory'}; --run takes "
+                       f"the --out directory of a train_mtl.py run")
+    cfg = read_json(os.path.join(run, "config.json"), f"{run} is not a train_mtl.py run")
+    started = [os.path.join(run, CHECKPOINT), os.path.join(run, "single_task", "T", CHECKPOINT)]  # T: the first task
+    exported = [os.path.join(run, "label_maps.json"), os.path.join(run, "heads.safetensors")]
+    if any(map(os.path.exists, started)) and not any(map(os.path.exists, exported)):
+        raise RunError(f"{run}: training was interrupted before the final export ({CHECKPOINT} but no "
+                       f"label_maps.json, heads.safetensors, adapter/); finish it with the same train command "
+                       f"plus --resume")
+    label_sets = read_json(os.path.join(run, "label_maps.json"), f"{run} is not a finished train_mtl.py run")
+    missing = [p for p in run_files(run, cfg, label_sets) if not os.path.exists(p)]
+    if missing:
+        raise RunError(f"{run}: incomplete run, missing {', '.join(missing)}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     subs = ([(os.path.join(run, "single_task", t), {t: label_sets[t]}) for t in label_sets]
-            if cfg["single_task"] else [(run, label_sets)])
+            if cfg.get("single_task") else [(run, label_sets)])
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
     models = []
     for sub, sets in subs:
-        cfg_eval = dict(cfg, adapter="frozen")  # build without LoRA, then load the saved one
-        model, dtype = build_classifier(cfg_eval, sets, device)
-        if cfg["adapter"] == "lora":
-            load_adapter(model.llama, os.path.join(sub, "adapter"))
-        elif cfg["adapter"] == "ia3":
-            load_ia3(model.llama, os.path.join(sub, "adapter"))
-        elif cfg["adapter"] == "prefix":
-            load_prefix(model.llama, os.path.join(sub, "adapter"))
-        from safetensors.torch import load_file
-        missing, unexpected = model.load_state_dict(load_file(os.path.join(sub, "heads.safetensors")), strict=False)
+        # build without LoRA, then load the saved one; the precision is this machine's (a run from a GPU or a
+        # bf16 CPU also predicts at full speed on an AVX2 CPU)
+        cfg_eval = dict(cfg, adapter="frozen", precision="fp32" if cfg.get("precision") == "fp32" else "auto",
+                        quant=cfg.get("quant") if cfg.get("quant") in ("nf4", "fp32") else "auto")
+        try:
+            model, dtype = build_classifier(cfg_eval, sets, device)
+        except (OSError, ValueError, KeyError) as e:  # the base model moved, or config.json lacks a field
+            raise RunError(f"{os.path.join(run, 'config.json')}: cannot rebuild the model ({type(e).__name__}: "
+                           f"{e})") from None
+        try:
+            if cfg["adapter"] == "lora":
+                load_adapter(model.llama, os.path.join(sub, "adapter"))
+            elif cfg["adapter"] == "ia3":
+                load_ia3(model.llama, os.path.join(sub, "adapter"))
+            elif cfg["adapter"] == "prefix":
+                load_prefix(model.llama, os.path.join(sub, "adapter"))
+            heads_path = os.path.join(sub, "heads.safetensors")
+            missing, unexpected = model.load_state_dict(load_file(heads_path), strict=False)
+        except (OSError, ValueError, KeyError, SafetensorError) as e:  # e.g. a damaged or truncated file
+            raise RunError(f"{sub}: cannot load the trained adapter or heads ({type(e).__name__}: {e})") from None
         missing = [k for k in missing if not k.startswith("llama.")]
         if missing or unexpected:
-            raise ValueError(f"{sub}/heads.safetensors: missing {missing}, unexpected {unexpected}")
+            raise RunError(f"{heads_path}: missing {missing}, unexpected {unexpected}")
         models.append(model.eval())
     return cfg, models, dtype, device
 
@@ -741,12 +843,24 @@ def load_run(run):
 def predict_main(argv):
     args = predict_parser().parse_args(argv)
     try:
-        records = data.read_texts(args.data, skip_bad=args.skip_bad)
-    except (data.DataError, OSError) as e:
+        if args.out and os.path.abspath(args.out) == os.path.abspath(args.data):
+            raise RunError(f"--out {args.out} is the --data file; it would be overwritten")
+        if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+            raise RunError(f"--out {args.out}: directory {os.path.dirname(args.out)} does not exist")
+        try:
+            records = data.read_texts(args.data, skip_bad=args.skip_bad)
+        except (OSError, UnicodeError) as e:  # no such file, a directory, not UTF-8
+            raise RunError(f"--data {args.data}: {e}") from None
+        if not records:
+            raise RunError(f"--data {args.data}: no reports to label (empty file, or every line left out)")
+        cfg, models, dtype, device = load_run(args.run)
+        try:
+            tok = load_tokenizer(cfg["model"])
+        except (OSError, ValueError) as e:
+            raise RunError(f"{args.run}: the run's model {cfg['model']}: {e}") from None
+    except (RunError, data.DataError) as e:
         print(f"train_mtl.py predict: {e}", file=sys.stderr)
         return 2
-    cfg, models, dtype, device = load_run(args.run)
-    tok = load_tokenizer(cfg["model"])
     # one input per report; a multi-specimen report (per-site headers) also gets one input per site,
     # as its training records were labelled per site
     inputs = []  # (record index, site or None, Report)

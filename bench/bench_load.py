@@ -168,7 +168,7 @@ def bench_quantizers(threads):
     import statistics
     import bitsandbytes.functional as bf
     sys.path.insert(0, str(ROOT))
-    from llama import quantize_nf4
+    from nf4 import quantize_nf4
     if threads > 0:
         torch.set_num_threads(threads)
     w = (torch.randn(8192, 2048, generator=torch.Generator().manual_seed(0)) * 0.02).bfloat16()

@@ -401,10 +401,11 @@ def test_drop_hints(tok):
     text = "FINAL DIAGNOSIS: invasive carcinoma, pT2 pN1.\nEstrogen receptor: positive (95%)\nHER2: 3+\n"
     rep = data.Report("r1", text, {t: None for t in data.TASKS})
     lines = data.hint_lines(text, drop_hints={"T", "ER"})
-    assert lines["T"] == "T_hint: none" and lines["ER"] == "ER_hint: none"
+    assert lines["T"] == "T_hint: withheld" and lines["ER"] == "ER_hint: withheld"  # not "none": found nothing
     assert lines["N"] == "N_hint: pT2 pN1" and lines["HER2"] == "HER2_hint: HER2: 3+"
+    assert data.hint_lines("No tumour seen.")["T"] == "T_hint: none"
     ids, spans, _ = data.encode_report(rep, tok, max_length=512, drop_hints=("T", "ER"))
-    assert tok.decode(ids[slice(*spans["T"])]).strip() == "T_hint: none"
+    assert tok.decode(ids[slice(*spans["T"])]).strip() == "T_hint: withheld"
     assert "Estrogen receptor: positive (95%)" in tok.decode(ids)      # the Report still holds the evidence
     assert data.encode_report(rep, tok, max_length=512)[0] != ids
     assert data.encode_reports([rep], tok, 512, drop_hints=("T", "ER"))[0][0] == (ids, spans)
@@ -524,3 +525,33 @@ def test_one_line_text_keeps_its_sections():
     assert any(u.text.startswith("MARKERS ESTROGEN RECEPTOR: POS") for u in us)
     assert any("Progesterone receptor: negative" in u.text for u in us)
     assert data.hint_clauses(text)["T"][0].endswith("ypT2 ypN0")  # the diagnosis, not the history's pT1c
+
+
+def test_shouting_text_is_recased():
+    """A report in capitals (old LIS, typewriter, OCR) reaches the model in sentence case: headers stay in
+    capitals, TNM codes take their usual case, acronyms and Roman grades stay; text in mixed case is untouched."""
+    text = ("FINAL DIAGNOSIS: A. LEFT BREAST, MASTECTOMY: INVASIVE DUCTAL CARCINOMA, NOTTINGHAM GRADE II/III. "
+            "YPT1C PN0(SN) MX; PTLC PNO. ER POSITIVE (95%), PR NEGATIVE, HER-2/NEU 2+ BY IHC.\n"
+            "CLINICAL HISTORY: CT2N1, ESTROGEN RECEPTOR......... POS\n")
+    out = data.recase(text)
+    assert out == ("FINAL DIAGNOSIS: A. Left breast, mastectomy: invasive ductal carcinoma, nottingham grade II/III. "
+                   "ypT1c pN0(sn) MX; pTlc pNo. ER positive (95%), PR negative, HER-2/NEU 2+ by IHC.\n"
+                   "CLINICAL HISTORY: cT2N1, estrogen receptor......... pos\n")
+    assert data.section_of(out.splitlines()[1]) == "history"
+    mixed = "Final diagnosis: INVASIVE DUCTAL CARCINOMA, pT2 N0. ER POSITIVE. Specimen received fresh in formalin."
+    assert data.recase(mixed) == mixed
+    assert data.build_input(text) == data.build_input(out)  # the model's input is the recased text
+
+
+def test_recased_capitals_keep_the_evidence():
+    """Example reports put in capitals and recased: the labelled evidence phrases reach their hint lines
+    (compared in lower case) as often as in the reports as written."""
+    recs = [json.loads(line) for line in open(ROOT / "examples" / "reports.jsonl")][:200]
+    found = {"as written": 0, "capitals": 0}
+    for r in recs:
+        text = data.site_text(r["text"], r.get("site"))
+        for kind, t in (("as written", text), ("capitals", data.recase(text.upper()))):
+            h = {k: " ".join(v).lower() for k, v in data.hint_clauses(t).items()}
+            found[kind] += sum(any(" ".join(p.lower().split()) in " ".join(h.get(task, "").split()) for p in ps)
+                               for task, ps in r["evidence"].items() if r["labels"].get(task))
+    assert found["capitals"] >= 0.99 * found["as written"]

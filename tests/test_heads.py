@@ -43,10 +43,10 @@ def _batch(seqs, side, pad_id=0):
 def test_pooling_padded_equals_alone(model, side, mask):
     ids, attn = _batch(SEQS, side)
     with torch.no_grad():
-        h = model(ids, attention_mask=attn, mask=mask)
+        h = model(ids, attention_mask=attn, attention=mask)
         last, mean = last_token_pool(h, attn), mean_pool(h, attn)
         for b, s in enumerate(SEQS):
-            alone = model(torch.tensor([s]), mask=mask)  # (1, T_b, D), no padding at all
+            alone = model(torch.tensor([s]), attention=mask)  # (1, T_b, D), no padding at all
             torch.testing.assert_close(last[b], alone[0, -1], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(mean[b], alone[0].mean(0), atol=1e-5, rtol=1e-5)
 
@@ -56,10 +56,10 @@ def test_mean_pool_without_instruction_tokens(model, side):
     n_instr = torch.tensor([2, 1, 4])  # the first n real tokens of each row are the instruction
     ids, attn = _batch(SEQS, side)
     with torch.no_grad():
-        h = model(ids, attention_mask=attn, mask="bidirectional")
+        h = model(ids, attention_mask=attn, attention="bidirectional")
         pooled = mean_pool(h, attn, pool_mask=instruction_free_mask(attn, n_instr))
         for b, s in enumerate(SEQS):
-            alone = model(torch.tensor([s]), mask="bidirectional")[0]  # instruction still attended to
+            alone = model(torch.tensor([s]), attention="bidirectional")[0]  # instruction still attended to
             torch.testing.assert_close(pooled[b], alone[n_instr[b]:].mean(0), atol=1e-5, rtol=1e-5)
             assert not torch.allclose(pooled[b], alone.mean(0), atol=1e-4)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-import llama
+import nf4
 from lora import IA3Linear, ia3_modules, inject_ia3, load_ia3, save_ia3, trainable_parameters
 from test_lora import _assert_same_logits, _inputs, _ours  # the same tiny model loader and padded batch as the LoRA parity tests
 
@@ -51,7 +51,7 @@ def test_forward_and_gradients_match_peft(base_dir):
             m.ia3_l.copy_(pv[name])
     ids, attn = _inputs()
     ref = pm(input_ids=ids, attention_mask=attn).logits
-    _, got = ours(ids, attention_mask=attn, logits=True)
+    got = ours.lm_logits(ours(ids, attention_mask=attn))
     valid = attn.bool()
     torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
 
@@ -80,7 +80,7 @@ def test_only_vectors_train(base_dir):
 def test_nf4_base_trains_only_vectors(base_dir):
     model = _ours(base_dir, quant="nf4")
     inject_ia3(model)
-    assert all(isinstance(m.base, llama.NF4Linear) for m in ia3_modules(model).values())
+    assert all(isinstance(m.base, nf4.NF4Linear) for m in ia3_modules(model).values())
     ids, attn = _inputs()
     model(ids, attention_mask=attn).square().mean().backward()
     for n, p in model.named_parameters():

@@ -4,13 +4,16 @@ Tolerances: 1e-5 (fp32) on tiny random models, 1e-3 on SmolLM2 logits (fp32), id
 """
 import importlib.util
 import json
+import os
 import pathlib
 import shutil
+import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import fast
 import llama
 
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -71,7 +74,8 @@ def test_causal_matches_transformers(make_tiny_llama, n_kv, rope, tied, sharded,
     assert (model.lm_head is None) == tied
     ids, att = padded_batch(128, side)
     with torch.no_grad():
-        h, logits = model(ids, att, logits=True)
+        h = model(ids, att)
+        logits = model.lm_logits(h)
     ref_h, ref_logits = hf_forward(hf, ids, att)
     keep = att.bool()
     torch.testing.assert_close(h[keep], ref_h[keep], atol=1e-5, rtol=0)
@@ -83,7 +87,8 @@ def test_unpadded_matches_transformers(make_tiny_llama):
     path, hf = make_tiny_llama(n_kv=2)
     ids = torch.randint(0, 128, (2, 9))
     with torch.no_grad():
-        _, logits = llama.load_model(path)(ids, logits=True)
+        model = llama.load_model(path)
+        logits = model.lm_logits(model(ids))
         ref = hf(ids).logits
     torch.testing.assert_close(logits, ref, atol=1e-5, rtol=0)
 
@@ -102,7 +107,8 @@ def test_bidirectional_matches_transformers(make_tiny_llama, side):
     keep = att.bool()
     assert (ref_h[keep] - causal_ref[keep]).abs().max() > 1e-2  # the switch really changed transformers
     with torch.no_grad():
-        h, logits = model(ids, att, mask="bidirectional", logits=True)
+        h = model(ids, att, attention="bidirectional")
+        logits = model.lm_logits(h)
     torch.testing.assert_close(h[keep], ref_h[keep], atol=1e-5, rtol=0)
     torch.testing.assert_close(logits[keep], ref_logits[keep], atol=1e-5, rtol=0)
     assert torch.isfinite(h).all()
@@ -127,22 +133,24 @@ def test_attention_dropout_only_in_training(make_tiny_llama):
     model.config.attention_dropout = 0.3  # as the SimCSE stage sets it after loading
     ids, att = padded_batch(128, "right")
     with torch.no_grad():
-        a, b = model(ids, att, mask="bidirectional"), model(ids, att, mask="bidirectional")
+        a, b = model(ids, att, attention="bidirectional"), model(ids, att, attention="bidirectional")
         torch.testing.assert_close(a, b, atol=0, rtol=0)
         model.train()
-        c = model(ids, att, mask="bidirectional")
+        c = model(ids, att, attention="bidirectional")
     assert (a - c).abs().max() > 1e-3 and torch.isfinite(c).all()
 
 
-def test_linear_matches_torch_linear():
-    """llama.linear (oneDNN for a frozen fp32 weight on CPU) against F.linear: output, input gradient, fallbacks."""
+# ----------------------------------------------------------------------------- fast.py, the switch llama.FAST
+
+def test_fast_linear_matches_torch_linear():
+    """fast.linear (oneDNN for a frozen fp32 weight on CPU) against F.linear: output, input gradient, fallbacks."""
     g = torch.Generator().manual_seed(0)
     w = torch.randn(48, 32, generator=g)
     x = torch.randn(2, 5, 32, generator=g, requires_grad=True)
     dy = torch.randn(2, 5, 48, generator=g)
-    y = llama.linear(x, w)
-    if llama._ONEDNN:
-        assert type(y.grad_fn).__name__ == "_FrozenLinearBackward"  # the path under test was taken
+    y = fast.linear(x, w)
+    if fast.ONEDNN:
+        assert type(y.grad_fn).__name__ == "FrozenLinearBackward"  # the path under test was taken
     y.backward(dy)
     x_ref = x.detach().clone().requires_grad_()
     y_ref = torch.nn.functional.linear(x_ref, w)
@@ -150,13 +158,13 @@ def test_linear_matches_torch_linear():
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-5, rtol=1e-5)
     with torch.no_grad():  # inference, and a non-contiguous input
-        torch.testing.assert_close(llama.linear(x.detach().transpose(0, 1), w), y_ref.detach().transpose(0, 1),
+        torch.testing.assert_close(fast.linear(x.detach().transpose(0, 1), w), y_ref.detach().transpose(0, 1),
                                    atol=1e-5, rtol=1e-5)
     w_trained = w.clone().requires_grad_()  # a trainable weight keeps F.linear and gets its gradient
-    llama.linear(x.detach(), w_trained).backward(dy)
+    fast.linear(x.detach(), w_trained).backward(dy)
     torch.testing.assert_close(w_trained.grad, dy.flatten(0, 1).T @ x.detach().flatten(0, 1), atol=1e-4, rtol=1e-5)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast still decides the dtype
-        assert llama.linear(x, w).dtype == torch.bfloat16
+        assert fast.linear(x, w).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("case", ["causal", "bidirectional", "padding mask", "prefix"])
@@ -170,7 +178,7 @@ def test_bf16_attention_matches_sdpa(case):
     if case == "padding mask":
         att = torch.ones(B, T, dtype=torch.long)
         att[0, :3] = 0
-        mask = llama.build_attn_mask(att, "causal")  # (B, 1, T, T)
+        mask = llama.build_attn_mask(att, causal=True)  # (B, 1, T, T)
     if case == "prefix":
         mask = torch.ones(B, 1, T, S, dtype=torch.bool)
         mask[1, :, :, :2] = False
@@ -179,15 +187,69 @@ def test_bf16_attention_matches_sdpa(case):
     for dtype in (torch.bfloat16, torch.float32):
         qq, kk, vv = (t.to(dtype, copy=True).requires_grad_() for t in (q, k, v))
         if dtype == torch.bfloat16:
-            y = llama.attention(qq, kk, vv, mask, case == "causal", 0.0)
+            y = fast.attention(qq, kk, vv, mask, case == "causal", 0.0)
             assert y.grad_fn.name() == "ViewBackward0"  # the written-out form, not SDPA
         else:  # the reference: torch's fused kernel in fp32 on the same bf16-rounded inputs
-            y = torch.nn.functional.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask, is_causal=case == "causal",
-                                                                 enable_gqa=True)
+            y = llama.attention(qq, kk, vv, mask, case == "causal", 0.0)
         y.float().backward(do)
         outs.append([y.float(), *(t.grad.float() for t in (qq, kk, vv))])
     for ours, ref in zip(*outs):
         assert (ours - ref).norm() <= 0.02 * ref.norm(), (case, (ours - ref).norm() / ref.norm())
+
+
+def test_fast_rope_is_the_textbook_rope_bit_for_bit():
+    g = torch.Generator().manual_seed(2)
+    cfg = llama.LlamaConfig.from_dict({**BASE_CONFIG, "rope_scaling": LLAMA3_ROPE})
+    pos = torch.randint(0, 200, (2, 9), generator=g)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(2, 4, 9, cfg.head_dim, generator=g).to(dtype)
+        ref = llama.apply_rope(x, *(t[:, None] for t in llama.rope_cos_sin(llama.rope_inv_freq(cfg), pos, dtype)))
+        got = fast.apply_rope(x, *(t[:, None] for t in fast.rope_cos_sin(llama.rope_inv_freq(cfg), pos, dtype)))
+        assert torch.equal(got, ref), dtype
+
+
+FAST_TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 0.02}  # fp32: abs. and rel.; bf16: relative to the norm
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_equals_textbook(monkeypatch, seed, dtype):
+    """llama.FAST on and off give equal outputs and gradients on a random tiny config, in a training step over
+    frozen linears (where the fast paths engage): left-padded causal and bidirectional, unpadded causal.
+    fp32 differs only by GEMM summation order (1e-5); in bf16 the written-out attention rounds its scores and
+    probabilities to bf16 where SDPA keeps fp32 (2 % of the norm)."""
+    g = torch.Generator().manual_seed(seed)
+    n_kv, group, hd = (int(torch.randint(1, m, (1,), generator=g)) for m in (4, 4, 3))
+    cfg = llama.LlamaConfig.from_dict({**BASE_CONFIG, "num_attention_heads": n_kv * group, "num_key_value_heads": n_kv,
+                                       "head_dim": 8 * hd, "rope_scaling": LLAMA3_ROPE if seed % 2 else None,
+                                       "tie_word_embeddings": seed >= 2})
+    torch.manual_seed(seed)
+    model = llama.Llama(cfg).to(dtype)
+    trainable = [p for n, p in model.named_parameters() if "norm" in n or "embed" in n]
+    for p in model.parameters():
+        p.requires_grad_(any(p is t for t in trainable))
+    ids, att = padded_batch(128, "left", seed)
+    calls = []
+    monkeypatch.setattr(fast, "onednn_linear", lambda *a, f=fast.onednn_linear: calls.append("linear") or f(*a))
+    monkeypatch.setattr(fast, "eager_attention", lambda *a, f=fast.eager_attention: calls.append("attn") or f(*a))
+    runs = []
+    for on in (True, False):
+        monkeypatch.setattr(llama, "FAST", on)
+        model.zero_grad()
+        outs = [model.lm_logits(model(ids, att, attention=a)) for a in ("causal", "bidirectional")]
+        outs.append(model(ids[:, :7]))
+        sum(o.float().square().mean() for o in outs).backward()
+        runs.append([o.float() for o in outs] + [p.grad.float() for p in trainable])
+    if dtype == torch.float32:
+        assert calls.count("linear") > 0 or not fast.ONEDNN
+    else:
+        assert calls.count("attn") == 3 * cfg.num_hidden_layers
+    for got, ref in zip(*runs):
+        tol = FAST_TOLERANCE[dtype]
+        if dtype == torch.float32:
+            torch.testing.assert_close(got, ref, atol=tol, rtol=tol)
+        else:
+            assert (got - ref).norm() <= tol * ref.norm(), (got - ref).norm() / ref.norm()
 
 
 def test_config_reads_transformers_json(make_tiny_llama):
@@ -360,12 +422,12 @@ def test_smollm_logits_match_transformers_gguf(demo_model, demo_tokenizer, hf_sm
     for text in PROMPTS:
         ids = torch.tensor([demo_tokenizer.encode(text)])
         with torch.no_grad():
-            _, logits = demo_model(ids, logits=True)
+            logits = demo_model.lm_logits(demo_model(ids))
             refs.append(hf_smollm(ids).logits[0])
         torch.testing.assert_close(logits[0], refs[-1], atol=1e-3, rtol=0)
     ids, att = demo_tokenizer(PROMPTS, padding_side="left")  # the same three, batched with left padding
     with torch.no_grad():
-        _, logits = demo_model(ids, att, logits=True)
+        logits = demo_model.lm_logits(demo_model(ids, att))
     for i, ref in enumerate(refs):
         torch.testing.assert_close(logits[i, -len(ref):], ref, atol=1e-3, rtol=0)
 
@@ -376,3 +438,21 @@ def test_smollm_greedy_matches_transformers_gguf(demo_model, demo_tokenizer, hf_
     ref = hf_smollm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=20, do_sample=False)
     assert ours.tolist() == ref.tolist()
     assert "Paris" in demo_tokenizer.decode(ours[0, ids.shape[1]:])
+
+
+def test_precision_policy_uses_bf16_only_where_native():
+    """--precision auto: fp32 on a CPU that PyTorch runs as AVX2 (ATEN_CPU_CAPABILITY) or whose oneDNN is held to
+    AVX2 (ONEDNN_MAX_CPU_ISA), with the reason printed; fp32 and bf16 as asked; anything else refused."""
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parent.parent
+    code = "import llama; d, why = llama.choose_precision('auto'); print(d, '|', why)"
+    for env in ({"ATEN_CPU_CAPABILITY": "avx2"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}):
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+        assert out.startswith("torch.float32 | compute fp32: this CPU has no native bf16"), (env, out)
+    native, _ = llama.native_bf16("cpu")
+    assert llama.choose_precision("auto")[0] == (torch.bfloat16 if native else torch.float32)
+    assert llama.choose_precision("fp32") == (torch.float32, "compute fp32: --precision fp32")
+    assert llama.choose_precision("bf16")[0] == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        llama.choose_precision("fp16")

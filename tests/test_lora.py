@@ -72,7 +72,7 @@ def _assert_same_logits(pm, ours):
     ids, attn = _inputs()
     with torch.no_grad():
         ref = pm(input_ids=ids, attention_mask=attn).logits
-        _, got = ours(ids, attention_mask=attn, logits=True)
+        got = ours.lm_logits(ours(ids, attention_mask=attn))
     valid = attn.bool()
     torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
 
@@ -94,7 +94,7 @@ def test_forward_and_gradients_match_peft(base_dir):
     _copy_peft_to_ours(pm, ours)
     ids, attn = _inputs()
     ref = pm(input_ids=ids, attention_mask=attn).logits
-    _, got = ours(ids, attention_mask=attn, logits=True)
+    got = ours.lm_logits(ours(ids, attention_mask=attn))
     valid = attn.bool()
     torch.testing.assert_close(got[valid], ref[valid], atol=ATOL, rtol=1e-5)
 
@@ -178,7 +178,7 @@ def test_peft_adapter_loads_here(base_dir, tmp_path):
 
 
 def test_qlora_step_trains_only_adapters_and_heads(base_dir):
-    from llama import NF4Linear
+    from nf4 import NF4Linear
     model = _ours(base_dir, quant="nf4")
     inject_lora(model, r=R, alpha=ALPHA, dropout=0.05)
     assert all(isinstance(m.base, NF4Linear) for m in lora_modules(model).values())
@@ -273,7 +273,7 @@ def test_forward_and_gradients_match_peft_under_bf16_autocast(base_dir):
     weight = torch.randn(2, 9, 128, generator=torch.Generator().manual_seed(3))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ref = pm(input_ids=ids, attention_mask=attn).logits
-        _, got = ours(ids, attention_mask=attn, logits=True)
+        got = ours.lm_logits(ours(ids, attention_mask=attn))
     assert got.dtype == ref.dtype == torch.bfloat16
     torch.testing.assert_close(got[valid].float(), ref[valid].float(), atol=0.05, rtol=0.02)  # bf16 rounding
     (ref[valid].float() * weight[valid]).sum().backward()

@@ -10,8 +10,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import bitsandbytes.functional as bf  # noqa: E402  (the reference; CPU kernels suffice)
 import llama  # noqa: E402
-
-from llama import (DYNAMIC_CODE, NF4_CODE, NF4Linear, dequantize_nf4, double_dequantize,  # noqa: E402
+import nf4  # noqa: E402
+from nf4 import (DYNAMIC_CODE, NF4_CODE, NF4Linear, dequantize_nf4, double_dequantize,  # noqa: E402
                    double_quantize, quantize_blockwise_8bit, quantize_nf4)
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
@@ -89,7 +89,7 @@ def test_quantize_in_chunks_matches_bitsandbytes(monkeypatch):
     w = torch.distributions.StudentT(3.0).sample((1 << 18,)).view(512, 512).bfloat16()
     ref, state = bnb_nf4(w)
     for chunk in (1000, 4096, 1 << 22):
-        monkeypatch.setattr(llama, "CHUNK", chunk)
+        monkeypatch.setattr(nf4, "CHUNK", chunk)
         packed, absmax = quantize_nf4(w)
         assert torch.equal(packed, ref.view(-1)) and torch.equal(absmax, state.absmax), chunk
 
@@ -161,7 +161,7 @@ def test_bnb_fast_path_equals_ours(double_quant):
     torch.manual_seed(10)
     layer = NF4Linear.from_weight(torch.randn(96, 128) * 0.02, double_quant=double_quant)
     x = torch.randn(2, 5, 128, dtype=torch.bfloat16, requires_grad=True)
-    y = llama._bnb_matmul_nf4(x, layer)
+    y = nf4._bnb_matmul_nf4(x, layer)
     assert torch.equal(y, layer(x))
     y.float().sum().backward()
     assert x.grad is not None
@@ -194,7 +194,7 @@ def test_nf4_model_matches_transformers_with_bnb_weights(make_tiny_llama, double
     torch.manual_seed(8)
     ids = torch.randint(0, hf.config.vocab_size, (2, 12))
     with torch.no_grad():
-        _, logits = ours(ids, logits=True)
+        logits = ours.lm_logits(ours(ids))
         want = ref(ids).logits
     assert (logits - want).abs().max().item() < 1e-5
 
@@ -205,13 +205,13 @@ def test_nf4_vs_bf16_logits(make_tiny_llama):
     over input seeds 9-14 the ratio ranged 0.095-0.165 and the Frobenius error 0.082-0.110.
     bf16 vs fp32 alone: 0.005."""
     path, hf = make_tiny_llama()
-    bf16 = llama.load_model(path, dtype=torch.bfloat16)
-    nf4 = llama.load_model(path, dtype=torch.bfloat16, quant="nf4")
+    bf16_model = llama.load_model(path, dtype=torch.bfloat16)
+    nf4_model = llama.load_model(path, dtype=torch.bfloat16, quant="nf4")
     torch.manual_seed(9)
     ids = torch.randint(0, hf.config.vocab_size, (2, 16))
     with torch.no_grad():
-        _, a = bf16(ids, logits=True)
-        _, b = nf4(ids, logits=True)
+        a = bf16_model.lm_logits(bf16_model(ids))
+        b = nf4_model.lm_logits(nf4_model(ids))
     a, b = a.float(), b.float()
     rel_max = ((a - b).abs().max() / a.abs().max()).item()
     rel_fro = ((a - b).norm() / a.norm()).item()

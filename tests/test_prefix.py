@@ -1,4 +1,4 @@
-"""Prefix tuning in lora.py + llama.py against peft's PREFIX_TUNING on a tiny random transformers Llama (fp32, GQA):
+"""Prefix tuning in lora.py against peft's PREFIX_TUNING on a tiny random transformers Llama (fp32, GQA):
 hidden states under right and left padding, gradients of the prefix table, adapter files in both directions."""
 import json
 
@@ -82,7 +82,7 @@ def test_no_padding_and_bidirectional_run_with_a_prefix(base_dir):
     ids = _batch("right")[0]
     with torch.no_grad():
         torch.testing.assert_close(ours(ids), _hidden(pm, ids, torch.ones_like(ids)), atol=ATOL, rtol=1e-4)
-        bidi = ours(ids, mask="bidirectional")
+        bidi = ours(ids, attention="bidirectional")
     assert not torch.allclose(bidi[:, 0], ours(ids)[:, 0], atol=1e-3)  # token 0 now sees the whole report
 
 
