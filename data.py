@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import torch
 
+from losses import IGNORE
+
 # ----------------------------------------------------------------------------------------------------------
 # label sets (MTL paper, Table S1) and canonical spellings
 
@@ -146,7 +148,8 @@ class DataError(ValueError):
 
     def __init__(self, path, problems, n_lines):
         self.problems = problems
-        super().__init__(f"{path}: {len(problems)} bad line(s) of {n_lines} (fix them, or pass --skip-bad "
+        bad = len({p.split(": ", 1)[0] for p in problems})  # a line can have several problems
+        super().__init__(f"{path}: {bad} bad line(s) of {n_lines} (fix them, or pass --skip-bad "
                          f"to leave them out):\n  " + "\n  ".join(problems))
 
 
@@ -186,7 +189,7 @@ def _read_jsonl(path, parse, skip_bad):
     if problems and not skip_bad:
         raise DataError(path, problems, n_lines)
     if problems:
-        bad = len({p.split(": ", 1)[0] for p in problems})
+        bad = len({p.split(": ", 1)[0] for p in problems})  # as DataError counts them
         print(f"{path}: skipped {bad} bad line(s) of {n_lines} (--skip-bad):\n  " + "\n  ".join(problems),
               file=sys.stderr)
     return records
@@ -942,7 +945,7 @@ def label_tensors(records, label_sets=LABEL_SETS):
     def index(labels, value):
         if value is not None:
             return labels.index(value)
-        return labels.index(NOT_STATED) if NOT_STATED in labels else -100
+        return labels.index(NOT_STATED) if NOT_STATED in labels else IGNORE
     return {t: torch.tensor([index(labels, r.labels.get(t)) for r in records], dtype=torch.long)
             for t, labels in label_sets.items()}
 
@@ -1159,7 +1162,8 @@ def _main():
     p.add_argument("--data", required=True)
     p.add_argument("--pairs", action="store_true", help="the file is pairs.jsonl (alignment)")
     p.add_argument("--skip-bad", action="store_true", help="leave bad lines out (they are still listed)")
-    p.add_argument("--mode", default="window", choices=["window", "full", "random"])
+    p.add_argument("--slicing", "--mode", dest="slicing", default="window", choices=["window", "full", "random"],
+                   help="input mode, as train_mtl.py --slicing")
     p.add_argument("--k", type=int, default=5, help="lines either side of an anchor header (paper: 5)")
     p.add_argument("--n", type=int, default=1)
     a = p.parse_args()
@@ -1173,7 +1177,7 @@ def _main():
             print(f"  {task:12s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
     else:
         for r in recs[:a.n]:
-            print(f"=== {r.id} (site {r.site}) labels {r.labels}\n{build_input(r.text, a.mode, r.site, a.k)}\n")
+            print(f"=== {r.id} (site {r.site}) labels {r.labels}\n{build_input(r.text, a.slicing, r.site, a.k)}\n")
 
 
 if __name__ == "__main__":

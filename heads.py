@@ -4,13 +4,17 @@ From hidden states to predictions: pooling and the parallel task heads.
 - last_token_pool: the MTL paper's "terminal hidden state" z^(p) of the causal model.
 - mean_pool: LLM2Vec's masked mean, optionally without the instruction tokens.
 - span_pool: the mean over one token span per task, so each head reads its own part of one forward pass.
+- length_batches: a corpus in batches of similar length, for pooled features and embeddings.
 - MultiTaskHeads: one linear head per task, y_t = Softmax(W_t z + b_t) (MTL paper Eq. 5),
   all fed by the same pooled vector of one forward pass.
 All pooling is correct for left and right padding (attention_mask: 1 = token, 0 = pad).
 """
 
+import sys
+
 import torch
 import torch.nn as nn
+from tqdm import tqdm
 
 from data import NOT_STATED
 
@@ -57,6 +61,13 @@ def span_pool(hidden, spans):
     m = ((pos >= spans[..., :1]) & (pos < spans[..., 1:])).float()       # (B, K, T)
     summed = torch.einsum("bkt,btd->bkd", m, hidden.float())           # (B, K, D)
     return (summed / m.sum(-1, keepdim=True).clamp(min=1.0)).to(hidden.dtype)
+
+
+def length_batches(lengths, batch, desc=None):
+    """Index lists of up to `batch` inputs of similar length (little padding), shortest first; a bar if desc."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches = [order[k:k + batch] for k in range(0, len(order), batch)]
+    return tqdm(batches, desc=desc, disable=desc is None, unit="batch", leave=False, file=sys.stderr)
 
 # -----------------------------------------------------------------------------
 # parallel task heads

@@ -149,17 +149,16 @@ class LoRALinear(nn.Module):
             self.merged = False
 
 # -----------------------------------------------------------------------------
-# injecting, merging, counting
+# injecting, merging, counting (a module is swapped by its dotted name with nn.Module.set_submodule, and frozen
+# with nn.Module.requires_grad_(False))
 
 def _wrap(model, name, r, alpha, dropout):
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name)
-    module = getattr(parent, child)
+    module = model.get_submodule(name)
     if isinstance(module, LoRALinear):
         raise ValueError(f"lora.py: {name} already has a LoRA; call merge_lora(model, remove=True) first")
     if not (hasattr(module, "in_features") and hasattr(module, "out_features")):
         raise ValueError(f"lora.py: {name} is a {type(module).__name__}, not a linear layer")
-    setattr(parent, child, LoRALinear(module, r=r, alpha=alpha, dropout=dropout))
+    model.set_submodule(name, LoRALinear(module, r=r, alpha=alpha, dropout=dropout))
 
 
 def inject_lora(model, targets=("q_proj", "k_proj", "v_proj", "o_proj"), r=16, alpha=16, dropout=0.05):
@@ -168,8 +167,7 @@ def inject_lora(model, targets=("q_proj", "k_proj", "v_proj", "o_proj"), r=16, a
     Paper defaults (MTL paper): r = 16, alpha = 16, dropout 0.05 on q/k/v/o. LLM2Vec: r = 16, alpha = 32 on all
     seven projections (q, k, v, o, gate, up, down). Returns the names of the wrapped modules.
     """
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model.requires_grad_(False)
     names = [name for name, m in model.named_modules()
              if name.rpartition(".")[2] in targets and not isinstance(m, LoRALinear)
              and hasattr(m, "in_features") and hasattr(m, "out_features")]
@@ -191,8 +189,7 @@ def merge_lora(model, remove=False):
     for name, m in lora_modules(model).items():
         m.merge()
         if remove:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, m.base)
+            model.set_submodule(name, m.base)
 
 
 def unmerge_lora(model):
@@ -245,6 +242,16 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
     _write_peft(out_dir, config, tensors)
 
 
+def atomic_write(path, write, mode="wb"):
+    """write(f) into a temp file, fsync, rename over `path`: a kill leaves the old file or the new, never half."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, mode) as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def _write_peft(out_dir, config, tensors):
     """adapter_config.json + adapter_model.safetensors, the two files of every PEFT adapter."""
     os.makedirs(out_dir, exist_ok=True)
@@ -295,8 +302,7 @@ def load_adapter(model, adapter_dir, dropout=None):
         raise ValueError(f"{weights_path}: adapter covers {len(tensors)} modules, the model already has LoRA on "
                          f"{len(existing)} different ones; load into a model without LoRA")
     if not existing:
-        for p in model.parameters():
-            p.requires_grad_(False)
+        model.requires_grad_(False)
     for module_name, pair in tensors.items():
         if module_name not in existing:
             _wrap(model, module_name, r, alpha, dropout)
@@ -355,16 +361,14 @@ def inject_ia3(model, targets=IA3_TARGETS, feedforward=IA3_FEEDFORWARD):
     `feedforward` are scaled at the input). Returns the names of the wrapped modules."""
     if not set(feedforward) <= set(targets):
         raise ValueError(f"lora.py: feedforward {list(feedforward)} must be a subset of targets {list(targets)}")
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model.requires_grad_(False)
     names = [name for name, m in model.named_modules() if name.rpartition(".")[2] in targets
              and not isinstance(m, (IA3Linear, LoRALinear)) and hasattr(m, "in_features")]
     if not names:
         raise ValueError(f"lora.py: no linear layer named any of {list(targets)} in {type(model).__name__}")
     for name in names:
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), child,
-                IA3Linear(model.get_submodule(name), feedforward=child in feedforward))
+        model.set_submodule(name, IA3Linear(model.get_submodule(name),
+                                            feedforward=name.rpartition(".")[2] in feedforward))
     return names
 
 
@@ -413,14 +417,12 @@ def load_ia3(model, adapter_dir):
         if part != "ia3_l" or not _has_module(model, module_name):
             raise ValueError(f"{weights_path}: key {key!r} does not name an ia3_l vector of a module of this model")
         vectors[module_name] = value
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model.requires_grad_(False)
     for name, value in vectors.items():
-        parent_name, _, child = name.rpartition(".")
         m = model.get_submodule(name)
         if not isinstance(m, IA3Linear):
-            m = IA3Linear(m, feedforward=child in feedforward)
-            setattr(model.get_submodule(parent_name), child, m)
+            m = IA3Linear(m, feedforward=name.rpartition(".")[2] in feedforward)
+            model.set_submodule(name, m)
         if tuple(value.shape) != tuple(m.ia3_l.shape):
             raise ValueError(f"{weights_path}: {name}.ia3_l has shape {tuple(value.shape)}, this model needs "
                              f"{tuple(m.ia3_l.shape)} (feedforward = {m.feedforward})")
@@ -469,8 +471,7 @@ class PrefixTuning(nn.Module):
 def inject_prefix(model, num_virtual_tokens=32):
     """Freeze every parameter of our Llama, give it a trainable prefix (model.prefix) and each block's attention its
     share of it. Returns the prefix."""
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model.requires_grad_(False)
     cfg, device = model.config, model.embed_tokens.weight.device
     model.prefix = PrefixTuning(len(model.layers), cfg.num_key_value_heads, cfg.head_dim, num_virtual_tokens,
                                 device=device)
@@ -522,3 +523,19 @@ def load_prefix(model, adapter_dir):
     with torch.no_grad():
         prefix.prompt_embeddings.copy_(state["prompt_embeddings"])
     return prefix
+
+
+# ----------------------------------------------------------------------------- any of the three, by --adapter name
+
+def save_any(kind, model, out_dir, base_model_name_or_path=None):
+    """Save the adapter of --adapter `kind` (lora, ia3, prefix) in the PEFT format; 'frozen' has none."""
+    save = {"lora": save_adapter, "ia3": save_ia3, "prefix": save_prefix}.get(kind)
+    if save is not None:
+        save(model, out_dir, base_model_name_or_path=base_model_name_or_path)
+
+
+def load_any(kind, model, adapter_dir):
+    """Load a saved adapter of --adapter `kind` into a model without one; 'frozen' loads nothing."""
+    load = {"lora": load_adapter, "ia3": load_ia3, "prefix": load_prefix}.get(kind)
+    if load is not None:
+        load(model, adapter_dir)

@@ -236,14 +236,6 @@ def no_interrupt():
             raise KeyboardInterrupt
 
 
-def write_atomic(path, write):
-    """write(tmp_path), then rename over `path`: readers see the old file or the new one, never half of one."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_stage(model, stage_dir, meta, optimizer=None, scheduler=None):
     """Write the adapter, the optimizer state (unfinished stages) and stage.json, in that order, each atomically.
 
@@ -261,8 +253,8 @@ def save_stage(model, stage_dir, meta, optimizer=None, scheduler=None):
         meta = dict(meta, adapter_sha256=sha256(stage_dir / lora.WEIGHTS_NAME))
         if optimizer is not None and not meta["complete"]:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-            write_atomic(stage_dir / STATE_FILE, lambda p: torch.save(state, p))
-        write_atomic(stage_dir / STAGE_FILE, lambda p: p.write_text(json.dumps(meta, indent=1)))
+            lora.atomic_write(stage_dir / STATE_FILE, lambda f: torch.save(state, f))
+        lora.atomic_write(stage_dir / STAGE_FILE, lambda f: f.write(json.dumps(meta, indent=1)), "w")
         if meta["complete"] and (stage_dir / STATE_FILE).exists():
             (stage_dir / STATE_FILE).unlink()
 
@@ -337,8 +329,7 @@ def set_attention_dropout(model, p):
 def inject_stage_lora(model, s):
     """A fresh LoRA on every layer (LLM2Vec), or on the last --lora-layers only: a CPU shortcut, since then the
     backward pass stops at the first adapted layer."""
-    for p in model.parameters():  # the base, embeddings and LM head stay frozen
-        p.requires_grad_(False)
+    model.requires_grad_(False)  # the base, embeddings and LM head stay frozen
     n = len(model.layers)
     first = 0 if not s["lora_layers"] else max(0, n - s["lora_layers"])
     for k in range(first, n):
@@ -395,7 +386,9 @@ def resumable(out, stage, meta):
 
 
 def linear_schedule(warmup, total):
-    """LR factor: linear warm-up over `warmup` steps, then linear decay to 0 at `total` (Trainer's "linear")."""
+    """LR factor: linear warm-up over `warmup` steps (a fraction of `total` if < 1, as train_mtl.py reads it), then
+    linear decay to 0 at `total` (Trainer's "linear")."""
+    warmup = int(warmup) if warmup >= 1 else round(warmup * total)
     return lambda step: (step + 1) / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
 
 
@@ -422,7 +415,7 @@ def train_stage(model, tok, stage, examples, s, out, base_model):
         print(f"stage {stage}: resuming at step {old['steps_done']}/{s['steps']}")
 
     step_fn, device = STEP_FNS[stage], model.embed_tokens.weight.device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=s["bf16"])
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=s["compute"] == "bf16")
     model.train()
     start, t0 = meta["steps_done"], time.time() - meta["seconds"]
     bar = tqdm(range(start, s["steps"]), desc=f"stage {stage} {OBJECTIVES[stage]}", initial=start, total=s["steps"])
@@ -464,15 +457,13 @@ def train_stage(model, tok, stage, examples, s, out, base_model):
 # embedding a corpus
 
 @torch.no_grad()
-def embed_corpus(model, tok, texts, max_length, instruction="", batch_size=16, bf16=True, desc="embedding"):
+def embed_corpus(model, tok, texts, max_length, instruction="", batch_size=16, dtype=torch.float32, desc="embedding"):
     """(N, D) float32 mean-pooled embeddings, in input order (batched by length to save padding)."""
     model.eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = [None] * len(texts)
     device = model.embed_tokens.weight.device
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for b in tqdm(range(0, len(order), batch_size), desc=desc):
-            idx = order[b:b + batch_size]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        for idx in heads.length_batches([len(t) for t in texts], batch_size, desc):
             z = embed(model, encode_texts(tok, [texts[i] for i in idx], max_length, instruction)).float().cpu()
             for i, row in zip(idx, z):
                 out[i] = row
@@ -483,8 +474,8 @@ def save_embeddings(path, ids, X):
     """stageK.npy + stageK.ids.json, each written atomically."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path.with_suffix(".ids.json"), lambda p: p.write_text(json.dumps(ids)))
-    write_atomic(path, lambda p: np.save(open(p, "wb"), X))
+    lora.atomic_write(path.with_suffix(".ids.json"), lambda f: f.write(json.dumps(ids)), "w")
+    lora.atomic_write(path, lambda f: np.save(f, X))
 
 
 def run_embed(args, tok, base):
@@ -494,20 +485,30 @@ def run_embed(args, tok, base):
     if args.embed_limit:
         ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
     stages = sorted(set(parse_ints(args.embed_stages)))
-    model = llama.load_model(base, dtype=getattr(torch, args.dtype), device=args.device)
+    model = llama.load_model(base, dtype=weight_dtype(args), device=args.device)
     emb_dir = pathlib.Path(args.emb_dir or pathlib.Path(args.out) / "embeddings")
     merged = 0
     for stage in stages:
         while merged < stage:
             merged += 1
             apply_stage(model, args.out, merged, allow_unfinished=merged == max(stages))
-        X = embed_corpus(model, tok, texts, args.embed_max_length, args.instruction, args.embed_batch_size,
-                         args.bf16, desc=f"embedding stage {stage}")
+        X = embed_corpus(model, tok, texts, args.embed_max_length, args.instruction, args.eval_batch,
+                         compute_dtype(args)[0], desc=f"embedding stage {stage}")
         save_embeddings(emb_dir / f"stage{stage}.npy", ids, X)
         print(f"stage {stage}: {X.shape} embeddings -> {emb_dir / f'stage{stage}.npy'}")
 
 # -----------------------------------------------------------------------------
 # command line
+
+def compute_dtype(args):
+    """(dtype, why) of --precision on --device: the project's one precision policy (llama.choose_precision)."""
+    return llama.choose_precision(args.precision, args.device)
+
+
+def weight_dtype(args):
+    """The base weights' dtype: --quant, or with auto the compute dtype."""
+    return {"bf16": torch.bfloat16, "fp32": torch.float32}.get(args.quant) or compute_dtype(args)[0]
+
 
 def parse_ints(text):
     return [int(x) for x in str(text).split(",") if x.strip()]
@@ -526,8 +527,9 @@ def stage_settings(args, stage, tok):
     return {
         "steps": per_stage(args.steps, stage, int), "batch_size": per_stage(args.batch_size, stage, int),
         "lr": per_stage(args.lr, stage, float), "max_length": per_stage(args.max_length, stage, int),
-        "warmup": per_stage(args.warmup, stage, int), "weight_decay": args.weight_decay,
-        "max_grad_norm": args.max_grad_norm, "seed": args.seed, "bf16": args.bf16, "save_every": args.save_every,
+        "warmup": per_stage(args.warmup, stage, float), "weight_decay": args.weight_decay,
+        "max_grad_norm": args.max_grad_norm, "seed": args.seed, "save_every": args.save_every,
+        "compute": "bf16" if compute_dtype(args)[0] == torch.bfloat16 else "fp32",
         "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
         "lora_targets": args.lora_targets.split(","), "lora_layers": args.lora_layers,
         "mask_token": args.mask_token, "mask_token_id": mask_token_id(tok, args.mask_token) if stage == 1 else None,
@@ -548,8 +550,16 @@ def build_parser():
                                     "default 1,2,3, or none when --embed is given")
     p.add_argument("--out", required=True, help="run directory: stage1/ stage2/ stage3/ embeddings/")
     p.add_argument("--model", help="HF-layout Llama checkpoint dir (default: the SmolLM2-135M demo model)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights in memory")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast compute")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="compute dtype; auto: bf16 autocast (LLM2Vec) where the hardware computes bf16 natively, "
+                        "else fp32 (llama.choose_precision)")
+    p.add_argument("--quant", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="base weights in memory; auto: the compute dtype of --precision")
+    # the old spellings: --bf16 / --no-bf16 for --precision, --dtype for --quant
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
+    p.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help=argparse.SUPPRESS)
+    p.add_argument("--dtype", dest="quant", type=lambda v: {"float32": "fp32", "bfloat16": "bf16"}.get(v, v),
+                   choices=["fp32", "bf16"], help=argparse.SUPPRESS)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=42)
     # flags are spelled with dashes like train_mtl.py's; the underscore spelling of LLM2Vec's config keys also works
@@ -558,7 +568,7 @@ def build_parser():
     g.add_argument("--batch-size", "--batch_size", default=BATCH_SIZE)
     g.add_argument("--lr", default=LEARNING_RATE)
     g.add_argument("--max-length", "--max_length", default=MAX_LENGTH)
-    g.add_argument("--warmup", default=WARMUP)
+    g.add_argument("--warmup", default=WARMUP, help="linear warm-up: a number of steps (>= 1) or a fraction of them")
     g.add_argument("--weight-decay", "--weight_decay", type=float, default=0.0)
     g.add_argument("--max-grad-norm", "--max_grad_norm", type=float, default=1.0)
     g.add_argument("--save-every", "--save_every", type=int, default=50, help="checkpoint every N steps (Ctrl-C also saves)")
@@ -567,7 +577,8 @@ def build_parser():
     g.add_argument("--lora-alpha", "--lora_alpha", type=float, default=32)
     g.add_argument("--lora-dropout", "--lora_dropout", type=float, default=0.05)
     g.add_argument("--lora-targets", "--lora_targets", default=LORA_TARGETS)
-    g.add_argument("--lora-layers", "--lora_layers", type=int, default=0, help="LoRA on the last N layers only (0 = all, LLM2Vec)")
+    g.add_argument("--lora-layers", "--lora_layers", type=int, default=None,
+                   help="LoRA on the last N blocks only (default: all, LLM2Vec)")
     g.add_argument("--mask-token", "--mask_token", default="_", help="MNTP mask token (Llama-3 has none)")
     g.add_argument("--mask-prob", "--mask_prob", type=float, default=0.2, help="MNTP masking probability")
     g.add_argument("--simcse-dropout", "--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
@@ -582,7 +593,8 @@ def build_parser():
     g.add_argument("--embed-stages", "--embed_stages", default="0,1,2,3", help="stages to embed with (0 = untouched model)")
     g.add_argument("--emb-dir", "--emb_dir", help="where stageK.npy go (default OUT/embeddings)")
     g.add_argument("--embed-max-length", "--embed_max_length", type=int, default=512)
-    g.add_argument("--embed-batch-size", "--embed_batch_size", type=int, default=16)
+    g.add_argument("--eval-batch", "--embed-batch-size", "--embed_batch_size", dest="eval_batch", type=int, default=16,
+                   help="reports per embedding batch")
     g.add_argument("--embed-limit", "--embed_limit", type=int, default=0, help="embed only the first N records (0 = all)")
     return p
 
@@ -675,8 +687,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         stages, base, tok, pairs, plan = setup(args)
+        print(f"train_align.py: {compute_dtype(args)[1]}; base weights "
+              f"{'bf16' if weight_dtype(args) == torch.bfloat16 else 'fp32'}", file=sys.stderr)
         if stages:
-            model = load_stage_model(args.out, stages[0] - 1, base, dtype=getattr(torch, args.dtype),
+            model = load_stage_model(args.out, stages[0] - 1, base, dtype=weight_dtype(args),
                                      device=args.device)
             for stage in stages:
                 s, examples = plan[stage]

@@ -37,10 +37,9 @@ from sklearn.metrics import f1_score
 
 import data
 import evaluate
-from heads import MultiTaskHeads, span_pool
+from heads import MultiTaskHeads, length_batches, span_pool
 from llama import choose_precision, load_model, load_tokenizer, pad_batch, resolve_model
-from lora import inject_ia3, inject_lora, inject_prefix, load_adapter, load_ia3, load_prefix, save_adapter, save_ia3, \
-    save_prefix
+from lora import atomic_write, inject_ia3, inject_lora, inject_prefix, load_any, save_any
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
 CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, optimizer, scheduler, RNG, position
@@ -48,7 +47,6 @@ BEST = "best.pt"               # the trainables of the epoch with the lowest val
 PROBE_L2 = 0.003               # --head-init probe: L2 penalty on the head weights (per task, on standardized z)
 PROBE_ITERS = 100              # L-BFGS iterations of that fit
 PROBE_REPORTS = 512            # training reports the probe and the z statistics read (a seeded sample)
-STOP_AFTER_STEP = None         # tests: behave as if Ctrl-C arrived right after this optimizer step
 
 # -----------------------------------------------------------------------------
 # command line: the paper's hyperparameters are the defaults
@@ -68,10 +66,12 @@ def train_parser():
                    help="lora; ia3: (IA)^3 vectors on k, v, down; prefix: prefix tuning, --virtual-tokens learned keys "
                         "and values in every block; frozen: heads only (Table II's 'Frozen (Head)')")
     p.add_argument("--virtual-tokens", type=int, default=32, help="prefix tuning's L_p (paper: 32)")
-    p.add_argument("--r", type=int, default=16)
-    p.add_argument("--alpha", type=float, default=16)
-    p.add_argument("--dropout", type=float, default=0.05)
-    p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
+    p.add_argument("--lora-r", "--r", dest="r", type=int, default=16, help="LoRA rank r")
+    p.add_argument("--lora-alpha", "--alpha", dest="alpha", type=float, default=16, help="LoRA scale alpha / r")
+    p.add_argument("--lora-dropout", "--dropout", dest="dropout", type=float, default=0.05,
+                   help="dropout on the LoRA input")
+    p.add_argument("--lora-targets", "--targets", dest="targets", default="q_proj,k_proj,v_proj,o_proj",
+                   help="projections that get a LoRA")
     p.add_argument("--layers", type=int, default=None,
                    help="use the first N decoder blocks only (default: all). The heads then read an intermediate "
                         "layer, which on the demo model classifies better than the last and costs N/L of the time")
@@ -98,7 +98,8 @@ def train_parser():
     # optimisation (paper: AdamW, lr 1e-4, cosine, 3%% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--head-lr", type=float, default=None, help="learning rate of the heads (default: --lr)")
-    p.add_argument("--warmup", type=float, default=0.03, help="fraction of optimizer steps with linear warm-up")
+    p.add_argument("--warmup", type=float, default=0.03,
+                   help="linear warm-up: a fraction of the optimizer steps (< 1) or a number of steps (>= 1)")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--micro-batch", type=int, default=2)
     p.add_argument("--accum", type=int, default=8, help="gradient accumulation steps")
@@ -130,7 +131,8 @@ def predict_parser():
     p.add_argument("--data", required=True, help="jsonl with {id, text} (labels are not needed)")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (listed) instead of stopping")
     p.add_argument("--out", default=None, help="output jsonl (default: stdout)")
-    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--eval-batch", "--batch", dest="eval_batch", type=positive_int, default=8,
+                   help="reports per batch")
     return p
 
 
@@ -238,8 +240,7 @@ def build_classifier(cfg, label_sets, device):
     dtype, quant, _ = precision_plan(cfg, device)
     weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[quant]
     llama = load_model(cfg["model"], dtype=weights, quant="nf4" if quant == "nf4" else None, device=device)
-    for p in llama.parameters():
-        p.requires_grad_(False)
+    llama.requires_grad_(False)
     if cfg.get("layers"):
         if not 1 <= cfg["layers"] <= len(llama.layers):
             raise ValueError(f"--layers {cfg['layers']}: the model has {len(llama.layers)} blocks")
@@ -276,7 +277,7 @@ def make_optimizer(model, cfg, device):
 
 def cosine_with_warmup(optimizer, total_steps, warmup):
     """lr(t) = lr * t / W during warm-up, then lr * (1 + cos(pi * progress)) / 2 down to 0."""
-    W = max(1, math.ceil(warmup * total_steps))
+    W = int(warmup) if warmup >= 1 else max(1, math.ceil(warmup * total_steps))
 
     def factor(step):
         if step < W:
@@ -285,28 +286,10 @@ def cosine_with_warmup(optimizer, total_steps, warmup):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 # -----------------------------------------------------------------------------
-# checkpoints: written atomically (temp file, fsync, rename), so a kill never leaves half a file
-
-def atomic_save(obj, path):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text, path):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
+# checkpoints: written atomically (lora.atomic_write: temp file, fsync, rename), so a kill never leaves half a file
 
 def write_json(obj, path):
-    atomic_write_text(json.dumps(obj, indent=2) + "\n", path)
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2) + "\n"), "w")
 
 # -----------------------------------------------------------------------------
 # checks before any training
@@ -342,20 +325,21 @@ def check_inputs(cfg):
     if cfg["micro_batch"] < 1 or cfg["accum"] < 1 or cfg["epochs"] < 1 or cfg["max_length"] < 16:
         problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
     if not 0 <= cfg["dropout"] < 1:
-        problems.append(f"--dropout must be in [0, 1), got {cfg['dropout']}")
-    for flag in ("lr", "head_lr", "alpha"):
+        problems.append(f"--lora-dropout must be in [0, 1), got {cfg['dropout']}")
+    for flag, name in (("lr", "lr"), ("head_lr", "head-lr"), ("alpha", "lora-alpha")):
         if cfg.get(flag) is not None and not cfg[flag] > 0:
-            problems.append(f"--{flag.replace('_', '-')} must be > 0, got {cfg[flag]}")
-    if cfg["weight_decay"] < 0 or not 0 <= cfg["warmup"] <= 1:
-        problems.append(f"--weight-decay must be >= 0 and --warmup a fraction in [0, 1], got {cfg['weight_decay']} "
-                        f"and {cfg['warmup']}")
-    for flag in ("r", "save_every", "eval_batch", "virtual_tokens"):
+            problems.append(f"--{name} must be > 0, got {cfg[flag]}")
+    if cfg["weight_decay"] < 0 or cfg["warmup"] < 0 or (cfg["warmup"] >= 1 and cfg["warmup"] != int(cfg["warmup"])):
+        problems.append(f"--weight-decay must be >= 0 and --warmup a fraction in [0, 1) or a whole number of steps, "
+                        f"got {cfg['weight_decay']} and {cfg['warmup']}")
+    for flag, name in (("r", "lora-r"), ("save_every", "save-every"), ("eval_batch", "eval-batch"),
+                       ("virtual_tokens", "virtual-tokens")):
         if cfg[flag] < 1:
-            problems.append(f"--{flag.replace('_', '-')} must be >= 1, got {cfg[flag]}")
+            problems.append(f"--{name} must be >= 1, got {cfg[flag]}")
     unknown = sorted(set(cfg["targets"].split(",")) - {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                        "up_proj", "down_proj"})
     if unknown:
-        problems.append(f"--targets: unknown projection(s) {unknown}")
+        problems.append(f"--lora-targets: unknown projection(s) {unknown}")
     weighted = [] if cfg["weighted"] == "none" else cfg["weighted"].split(",")
     if set(weighted) - set(data.TASKS):
         problems.append(f"--weighted: unknown task(s) {sorted(set(weighted) - set(data.TASKS))}; tasks are "
@@ -386,12 +370,9 @@ class TrainingError(Exception):
 @torch.no_grad()
 def pooled_features(model, encoded, pad_id, batch, dtype, device, desc=None):
     """z of every task for encoded reports, in input order (eval mode, batches of similar length): (N, K, D)."""
-    from tqdm import tqdm
     model.eval()
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     z = torch.empty(len(encoded), *model.z_mean.shape)
-    batches = [order[k:k + batch] for k in range(0, len(order), batch)]
-    for idx in tqdm(batches, desc=desc, disable=desc is None, unit="batch", leave=False, file=sys.stderr):
+    for idx in length_batches([len(ids) for ids, _ in encoded], batch, desc):
         ids, mask, spans = collate([encoded[i] for i in idx], list(model.heads.label_sets), model.pool, pad_id)
         with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
             z[idx] = model.pooled(ids.to(device), mask.to(device), spans).cpu()
@@ -454,17 +435,55 @@ def validate(model, seqs, labels, weights, pad_id, batch, dtype, device):
     return float(multitask_cross_entropy(logits, labels, weights)), sum(f1s) / max(1, len(f1s))
 
 
+@dataclasses.dataclass
+class Run:
+    """What one train_one call works with: the model, its encoded data, the optimizer and where training stands."""
+    out: str
+    model: Classifier
+    dtype: torch.dtype
+    label_sets: dict
+    train: list               # the training reports
+    train_seqs: list          # their (ids, spans), encoded once up front
+    y_train: dict             # {task: (N,) class ids}
+    val_seqs: list
+    y_val: dict
+    weights: dict             # {task: class weights} of the --weighted tasks
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    steps_per_epoch: int
+    total_steps: int
+    state: dict               # step, epoch, best_val, bad_epochs, history, log, train_seconds, done: the checkpoint
+
+    @property
+    def checkpoint(self):
+        return os.path.join(self.out, CHECKPOINT)
+
+
 def train_one(cfg, out, reports_split, label_sets, tok, device):
-    """Train one model (all tasks, or one task for --single-task) into `out`; returns its summary."""
+    """Train one model (all tasks, or one task for --single-task) into `out`; returns (model, dtype, summary)."""
     from tqdm import tqdm
     os.makedirs(out, exist_ok=True)
-    train, val = reports_split
+    run = build_run(cfg, out, *reports_split, label_sets, tok, device)
+    resume_or_init(run, cfg, tok, device)
+    bar = tqdm(total=run.total_steps, initial=run.state["step"], desc=os.path.basename(out.rstrip("/")) or "train",
+               unit="step", dynamic_ncols=True, file=sys.stderr)
+    while not run.state["done"] and run.state["epoch"] < cfg["epochs"]:
+        train_epoch(run, cfg, tok, device, bar)
+        end_epoch(run, cfg, tok, device)
+    bar.close()
+    export(run, cfg)
+    return run.model, run.dtype, {"trainable_params": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
+                                  "train_seconds": run.state["train_seconds"], "best_val_loss": run.state["best_val"],
+                                  "steps": run.state["step"]}
+
+
+def build_run(cfg, out, train, val, label_sets, tok, device):
+    """The classifier, the class weights, every prompt encoded once, the optimizer and schedule, a fresh state."""
     torch.manual_seed(cfg["seed"])
     try:
         model, dtype = build_classifier(cfg, label_sets, device)
     except (ValueError, OSError, KeyError) as e:  # e.g. a checkpoint whose tensors do not match config.json
         raise SetupError(f"cannot start training:\n  - --model {cfg['model']}: {e}") from None
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     weighted = [] if cfg["weighted"] == "none" else [t for t in cfg["weighted"].split(",") if t in label_sets]
     y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
     weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
@@ -472,136 +491,163 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
         train_seqs, val_seqs = encode_all(train, cfg, tok), encode_all(val, cfg, tok)
     except ValueError as e:
         raise SetupError(f"cannot start training:\n  - --max-length {cfg['max_length']}: {e}") from None
-
-    n_micro = math.ceil(len(train) / cfg["micro_batch"])
-    steps_per_epoch = math.ceil(n_micro / cfg["accum"])
+    steps_per_epoch = math.ceil(math.ceil(len(train) / cfg["micro_batch"]) / cfg["accum"])
     total_steps = steps_per_epoch * cfg["epochs"]
     optimizer = make_optimizer(model, cfg, device)
     scheduler = cosine_with_warmup(optimizer, total_steps, cfg["warmup"])
     state = {"step": 0, "epoch": 0, "best_val": float("inf"), "bad_epochs": 0, "history": [], "log": [],
              "train_seconds": 0.0, "done": False}
+    return Run(out, model, dtype, label_sets, train, train_seqs, y_train, val_seqs, y_val, weights, optimizer,
+               scheduler, steps_per_epoch, total_steps, state)
 
-    ckpt_path = os.path.join(out, CHECKPOINT)
-    if cfg["resume"] and os.path.exists(ckpt_path):
-        try:
-            ckpt = torch.load(ckpt_path, weights_only=False)
-        except Exception as e:  # written atomically, so only a damaged disk or another program gets here
-            raise SetupError(f"cannot resume: {ckpt_path} is unreadable ({type(e).__name__}: {e}); move it away "
-                             f"to restart the run from its beginning") from None
-        model.load_state_dict(ckpt["trainables"], strict=False)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        random.setstate(ckpt["rng"]["python"])
-        state = ckpt["state"]
-        print(f"resumed {out} at optimizer step {state['step']}/{total_steps} (epoch {state['epoch'] + 1})",
-              file=sys.stderr)
+
+def resume_or_init(run, cfg, tok, device):
+    """--resume with a checkpoint: trainables, optimizer, scheduler, RNG and position as saved (the run continues
+    exactly). Otherwise the z statistics and heads from the frozen model (init_heads)."""
+    if not (cfg["resume"] and os.path.exists(run.checkpoint)):
+        init_heads(run.model, run.train_seqs, run.y_train, run.weights, cfg, tok.pad_id, run.dtype, device)
+        return
+    try:
+        ckpt = torch.load(run.checkpoint, weights_only=False)
+    except Exception as e:  # written atomically, so only a damaged disk or another program gets here
+        raise SetupError(f"cannot resume: {run.checkpoint} is unreadable ({type(e).__name__}: {e}); move it away "
+                         f"to restart the run from its beginning") from None
+    run.model.load_state_dict(ckpt["trainables"], strict=False)
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    random.setstate(ckpt["rng"]["python"])
+    run.state = ckpt["state"]
+    print(f"resumed {run.out} at optimizer step {run.state['step']}/{run.total_steps} "
+          f"(epoch {run.state['epoch'] + 1})", file=sys.stderr)
+
+
+def save_checkpoint(run):
+    """The last finished optimizer step: trainables, optimizer, scheduler, state and RNG, written atomically."""
+    ckpt = {"trainables": trainable_state(run.model), "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(), "state": run.state,
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
+    atomic_write(run.checkpoint, lambda f: torch.save(ckpt, f))
+
+
+def train_epoch(run, cfg, tok, device, bar):
+    """The optimizer steps of the current epoch still to do (all of them, or the rest after a resume)."""
+    state, epoch = run.state, run.state["epoch"]
+    # the data order of an epoch depends only on (seed, epoch): a resumed run sees the same batches
+    g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
+    order = torch.randperm(len(run.train), generator=g).tolist()
+    micro = [order[i:i + cfg["micro_batch"]] for i in range(0, len(order), cfg["micro_batch"])]
+    for s in range(state["step"] - epoch * run.steps_per_epoch, run.steps_per_epoch):
+        t0 = time.time()
+        step_loss, tokens = optimizer_step(run, cfg, tok, device, micro[s * cfg["accum"]:(s + 1) * cfg["accum"]])
+        dt = time.time() - t0
+        state["step"] += 1
+        state["train_seconds"] += dt
+        lr = run.scheduler.get_last_lr()[0]
+        state["log"].append({"step": state["step"], "epoch": epoch + 1, "loss": step_loss, "lr": lr, "seconds": dt,
+                             "tokens": tokens})
+        bar.update(1)
+        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
+        if state["step"] % cfg["save_every"] == 0 or s == run.steps_per_epoch - 1:
+            save_checkpoint(run)
+
+
+def optimizer_step(run, cfg, tok, device, group):
+    """One optimizer step over a group of micro-batches (gradient accumulation) -> (loss, tokens read).
+
+    A non-finite loss or running out of memory is a TrainingError; the last checkpoint stays as it is."""
+    model, epoch = run.model, run.state["epoch"]
+    model.train()
+    tokens, step_loss = 0, 0.0
+    try:
+        for k, idx in enumerate(group):
+            ids, mask, spans = collate(training_inputs(run, cfg, tok, idx), list(run.label_sets), cfg["pool"],
+                                       tok.pad_id)
+            y = {t: v[idx] for t, v in run.y_train.items()}
+            with torch.autocast(device, dtype=run.dtype, enabled=run.dtype != torch.float32):
+                logits = model(ids.to(device), mask.to(device), spans)
+            loss = multitask_cross_entropy(logits, y, run.weights) / len(group)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {float(loss.detach())} at optimizer step {run.state['step'] + 1} "
+                                    f"(epoch {epoch + 1}, micro-batch {k + 1} of the step)")
+            loss.backward()
+            step_loss += float(loss.detach())
+            tokens += int(mask.sum())
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+        raise TrainingError(f"out of memory at optimizer step {run.state['step'] + 1} (epoch {epoch + 1}): "
+                            f"{str(e)[:200]}; try a smaller --micro-batch or --max-length; "
+                            f"last checkpoint kept at {run.checkpoint}") from None
+    except TrainingError as e:
+        raise TrainingError(f"{e}; last checkpoint kept at {run.checkpoint}") from None
+    return step_loss, tokens
+
+
+def out_of_memory(e):
+    """Whether an exception is an allocation failure: a MemoryError, or a RuntimeError (torch.OutOfMemoryError
+    included) whose message says so, as torch's CPU and CUDA allocators word it."""
+    return isinstance(e, MemoryError) or bool(re.search(r"out of memory|can't allocate|not enough memory", str(e)))
+
+
+def training_inputs(run, cfg, tok, idx):
+    """The (ids, spans) of training reports idx: as encoded up front, or re-encoded when --augment or
+    --hint-dropout picks them. A per-report RNG: the same augmentation and hint dropout after a resume."""
+    seqs = []
+    for i in idx:
+        rng = random.Random(f"{cfg['seed']}-{run.state['epoch']}-{i}")
+        text = None
+        if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
+            text = augment_text(data.site_text(run.train[i].text, run.train[i].site), rng)
+        drop = [t for t in run.label_sets if rng.random() < cfg.get("hint_dropout", 0.0)]
+        seqs.append(encode(run.train[i], cfg, tok, text, drop) if text or drop else run.train_seqs[i])
+    return seqs
+
+
+def end_epoch(run, cfg, tok, device):
+    """Validation loss, the per-epoch record, early stopping, the best trainables kept; then a checkpoint."""
+    from tqdm import tqdm
+    state, epoch = run.state, run.state["epoch"]
+    vloss, vf1 = validate(run.model, run.val_seqs, run.y_val, run.weights, tok.pad_id, cfg["eval_batch"], run.dtype,
+                          device)
+    epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
+    state["history"].append({"epoch": epoch + 1, "train_loss": sum(e["loss"] for e in epoch_log) / len(epoch_log),
+                             "val_loss": vloss, "val_macro_f1": vf1, "step": state["step"],
+                             "seconds": sum(e["seconds"] for e in epoch_log)})
+    tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
+               f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
+    if vloss < state["best_val"]:
+        state["best_val"], state["bad_epochs"] = vloss, 0
+        best = trainable_state(run.model)
+        atomic_write(os.path.join(run.out, BEST), lambda f: torch.save(best, f))
     else:
-        init_heads(model, train_seqs, y_train, weights, cfg, tok.pad_id, dtype, device)
+        state["bad_epochs"] += 1
+        if state["bad_epochs"] >= cfg["patience"]:
+            tqdm.write(f"early stopping: validation loss has not improved for {cfg['patience']} epoch(s)",
+                       file=sys.stderr)
+            state["done"] = True
+    state["epoch"] = epoch + 1
+    if state["done"] or state["epoch"] == cfg["epochs"]:
+        state["step"] = run.total_steps if state["done"] else state["step"]
+    write_json(state["history"], os.path.join(run.out, "epochs.json"))
+    save_checkpoint(run)
 
-    def save_checkpoint():
-        atomic_save({"trainables": trainable_state(model), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "state": state,
-                     "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}, ckpt_path)
 
-    bar = tqdm(total=total_steps, initial=state["step"], desc=os.path.basename(out.rstrip("/")) or "train",
-               unit="step", dynamic_ncols=True, file=sys.stderr)
-    while not state["done"] and state["epoch"] < cfg["epochs"]:
-        epoch = state["epoch"]
-        # the data order of an epoch depends only on (seed, epoch): a resumed run sees the same batches
-        g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
-        order = torch.randperm(len(train), generator=g).tolist()
-        micro = [order[i:i + cfg["micro_batch"]] for i in range(0, len(order), cfg["micro_batch"])]
-        first_step = state["step"] - epoch * steps_per_epoch
-        for s in range(first_step, steps_per_epoch):
-            group = micro[s * cfg["accum"]:(s + 1) * cfg["accum"]]
-            model.train()
-            t0, tokens, step_loss = time.time(), 0, 0.0
-            try:
-                for k, idx in enumerate(group):
-                    seqs = []
-                    for i in idx:  # per-report RNG: the same augmentation and hint dropout after a resume
-                        rng = random.Random(f"{cfg['seed']}-{epoch}-{i}")
-                        text = None
-                        if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
-                            text = augment_text(data.site_text(train[i].text, train[i].site), rng)
-                        drop = [t for t in label_sets if rng.random() < cfg.get("hint_dropout", 0.0)]
-                        seqs.append(encode(train[i], cfg, tok, text, drop) if text or drop else train_seqs[i])
-                    ids, mask, spans = collate(seqs, list(label_sets), cfg["pool"], tok.pad_id)
-                    y = {t: v[idx] for t, v in y_train.items()}
-                    with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-                        logits = model(ids.to(device), mask.to(device), spans)
-                    loss = multitask_cross_entropy(logits, y, weights) / len(group)
-                    if not torch.isfinite(loss):
-                        raise TrainingError(f"loss is {float(loss.detach())} at optimizer step {state['step'] + 1} "
-                                            f"(epoch {epoch + 1}, micro-batch {k + 1} of the step)")
-                    loss.backward()
-                    step_loss += float(loss.detach())
-                    tokens += int(mask.sum())
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as e:
-                if isinstance(e, RuntimeError) and not re.search(r"out of memory|can't allocate|not enough memory",
-                                                                  str(e)):
-                    raise
-                raise TrainingError(f"out of memory at optimizer step {state['step'] + 1} (epoch {epoch + 1}): "
-                                    f"{str(e)[:200]}; try a smaller --micro-batch or --max-length; "
-                                    f"last checkpoint kept at {ckpt_path}") from None
-            except TrainingError as e:
-                raise TrainingError(f"{e}; last checkpoint kept at {ckpt_path}") from None
-            dt = time.time() - t0
-            state["step"] += 1
-            state["train_seconds"] += dt
-            state["log"].append({"step": state["step"], "epoch": epoch + 1, "loss": step_loss,
-                                 "lr": scheduler.get_last_lr()[0], "seconds": dt, "tokens": tokens})
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                            tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
-            if state["step"] % cfg["save_every"] == 0 or s == steps_per_epoch - 1:
-                save_checkpoint()
-            if STOP_AFTER_STEP is not None and state["step"] >= STOP_AFTER_STEP:
-                raise KeyboardInterrupt  # tests: an interruption right after a finished step
-        # end of epoch: validation loss, early stopping, keep the best trainables
-        vloss, vf1 = validate(model, val_seqs, y_val, weights, tok.pad_id, cfg["eval_batch"], dtype, device)
-        epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
-        state["history"].append({"epoch": epoch + 1, "train_loss": sum(e["loss"] for e in epoch_log) / len(epoch_log),
-                                 "val_loss": vloss, "val_macro_f1": vf1, "step": state["step"],
-                                 "seconds": sum(e["seconds"] for e in epoch_log)})
-        tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
-                   f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
-        if vloss < state["best_val"]:
-            state["best_val"], state["bad_epochs"] = vloss, 0
-            atomic_save(trainable_state(model), os.path.join(out, BEST))
-        else:
-            state["bad_epochs"] += 1
-            if state["bad_epochs"] >= cfg["patience"]:
-                tqdm.write(f"early stopping: validation loss has not improved for {cfg['patience']} epoch(s)",
-                           file=sys.stderr)
-                state["done"] = True
-        state["epoch"] = epoch + 1
-        if state["done"] or state["epoch"] == cfg["epochs"]:
-            state["step"] = total_steps if state["done"] else state["step"]
-        write_json(state["history"], os.path.join(out, "epochs.json"))
-        save_checkpoint()
-    bar.close()
-
-    # the final model is the epoch with the lowest validation loss
-    model.load_state_dict(torch.load(os.path.join(out, BEST), weights_only=True), strict=False)
-    if cfg["adapter"] == "lora":
-        save_adapter(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
-    elif cfg["adapter"] == "ia3":
-        save_ia3(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
-    elif cfg["adapter"] == "prefix":
-        save_prefix(model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
+def export(run, cfg):
+    """The epoch with the lowest validation loss, written as the run's files: adapter/ (PEFT format),
+    heads.safetensors, label_maps.json, train_log.jsonl."""
     from safetensors.torch import save_file
+    model, out = run.model, run.out
+    model.load_state_dict(torch.load(os.path.join(out, BEST), weights_only=True), strict=False)
+    save_any(cfg["adapter"], model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
     head_state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("llama.")}
     save_file(head_state, os.path.join(out, "heads.safetensors"))  # heads.<task>.weight/bias, z_mean, z_std
-    write_json(label_sets, os.path.join(out, "label_maps.json"))
+    write_json(run.label_sets, os.path.join(out, "label_maps.json"))
     with open(os.path.join(out, "train_log.jsonl"), "w") as f:
-        f.writelines(json.dumps(e) + "\n" for e in state["log"])
-    return model, dtype, {"trainable_params": n_trainable, "train_seconds": state["train_seconds"],
-                          "best_val_loss": state["best_val"], "steps": state["step"]}
+        f.writelines(json.dumps(e) + "\n" for e in run.state["log"])
 
 
 def peak_rss_mb():
@@ -753,7 +799,7 @@ def train_main(argv):
              f"{no_hints['average']['model']['macro_f1']:.3f} over all seven"
              f"\nValidation split (for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
              f"not-stated accuracy {val_table['not_stated']['model']:.3f}")
-    atomic_write_text(text + "\n", os.path.join(out, "test_table.txt"))
+    atomic_write(os.path.join(out, "test_table.txt"), lambda f: f.write(text + "\n"), "w")
     print(text)
     print(f"\nwrote {out}/: adapter/, heads.safetensors, label_maps.json, config.json, epochs.json, metrics.json, "
           f"test_predictions.jsonl, test_table.txt ({metrics['wall_seconds']:.0f} s)")
@@ -823,12 +869,7 @@ def load_run(run):
             raise RunError(f"{os.path.join(run, 'config.json')}: cannot rebuild the model ({type(e).__name__}: "
                            f"{e})") from None
         try:
-            if cfg["adapter"] == "lora":
-                load_adapter(model.llama, os.path.join(sub, "adapter"))
-            elif cfg["adapter"] == "ia3":
-                load_ia3(model.llama, os.path.join(sub, "adapter"))
-            elif cfg["adapter"] == "prefix":
-                load_prefix(model.llama, os.path.join(sub, "adapter"))
+            load_any(cfg["adapter"], model.llama, os.path.join(sub, "adapter"))
             heads_path = os.path.join(sub, "heads.safetensors")
             missing, unexpected = model.load_state_dict(load_file(heads_path), strict=False)
         except (OSError, ValueError, KeyError, SafetensorError) as e:  # e.g. a damaged or truncated file
@@ -874,7 +915,7 @@ def predict_main(argv):
     except ValueError as e:  # the run's max_length cannot hold the fixed blocks (or a site is missing)
         print(f"train_mtl.py predict: {args.data}: {e}", file=sys.stderr)
         return 2
-    preds = predict_records(models, seqs, tok.pad_id, args.batch, dtype, device, desc="predict")
+    preds = predict_records(models, seqs, tok.pad_id, args.eval_batch, dtype, device, desc="predict")
     # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task, and
     # the label is the model's guess from the rest of the text (training never scored a task a report omits)
     for (_, _, rep), p in zip(inputs, preds):

@@ -60,11 +60,11 @@ def build_reference(path, dtype):
 def worker(impl, precision, batch, length):
     """Load one side, then run one timed step per line read from stdin; on EOF print the summary."""
     import data
-    import llama
+    from demo_model import demo_model_dir
     from losses import multitask_cross_entropy
     torch.manual_seed(0)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    path = llama.demo_model_dir()
+    path = demo_model_dir()
     model = (build_ours if impl == "ours" else build_reference)(path, dtype).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
@@ -120,8 +120,8 @@ def main():
     if a.worker:
         worker(*a.worker, a.batch, a.length)
         return
-    import llama
-    llama.demo_model_dir()  # convert once, outside the measured subprocesses
+    from demo_model import demo_model_dir
+    demo_model_dir()  # convert once, outside the measured subprocesses
     rows = {}
     for precision in a.precisions.split(","):
         procs = {impl: start_worker(impl, precision, a) for impl in ("reference", "ours")}

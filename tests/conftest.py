@@ -8,6 +8,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import llama  # noqa: E402
+from demo_model import demo_model_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def make_tiny_llama(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_dir():
-    return llama.demo_model_dir()
+    return demo_model_dir()
 
 
 @pytest.fixture(scope="session")

@@ -183,13 +183,14 @@ CASES = [
     ("train", "unknown config field", lambda g, t: train(g, t, model=copy_model(g, t, config={"sliding_window": 64})),
      ["model/config.json", "sliding_window"]),
     ("train", "config.json that is not JSON", lambda g, t: train(g, t, model=copy_model(g, t, raw_config="{")),
-     ["--model {tmp}/model"]),
+     ["--model {tmp}/model", "model/config.json: not JSON"]),
     # train_mtl.py train: flags and the output directory
     ("train", "--max-length too short for the prompt", lambda g, t: train(g, t, "--max-length", "100"),
      ["--max-length 100", "use at least"]),
     ("train", "--max-length below 16", lambda g, t: train(g, t, "--max-length", "8"), ["--max-length >= 16"]),
     ("train", "--micro-batch 0", lambda g, t: train(g, t, "--micro-batch", "0"), ["--micro-batch"]),
-    ("train", "--dropout 1", lambda g, t: train(g, t, "--dropout", "1"), ["--dropout must be in [0, 1), got 1.0"]),
+    ("train", "--dropout 1 (the old spelling)", lambda g, t: train(g, t, "--dropout", "1"),
+     ["--lora-dropout must be in [0, 1), got 1.0"]),
     ("train", "--layers beyond the model", lambda g, t: train(g, t, "--layers", "9"),
      ["--layers 9: the model has 2 blocks"]),
     ("train", "--lr that is not a number", lambda g, t: train(g, t, "--lr", "fast"), ["--lr", "invalid float"]),
@@ -356,8 +357,9 @@ def test_a_setup_that_stopped_leaves_no_run_behind(good, tmp_path, capsys):
     assert train_mtl.main(train(good, tmp_path, "--head-init", "zero")) == 0
 
 
-@pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--weight-decay", "-1"), ("--warmup", "2"), ("--r", "0"),
-                                         ("--save-every", "0"), ("--targets", "q_proj,qkv"), ("--weighted", "HER3")])
+@pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--weight-decay", "-1"), ("--warmup", "2.5"),
+                                         ("--lora-r", "0"), ("--save-every", "0"), ("--lora-targets", "q_proj,qkv"),
+                                         ("--weighted", "HER3")])
 def test_bad_training_flag_is_a_setup_error(good, tmp_path, capsys, flag, value):
     # --layers 9 is a second setup error that is found later (when the model is built): a flag check that is
     # missing then stops there, instead of starting a training run with the bad value

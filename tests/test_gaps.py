@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import llama
+from demo_model import demo_model_dir
 from losses import supervised_contrastive_loss
 
 transformers = pytest.importorskip("transformers")
@@ -156,7 +157,7 @@ def test_demo_conversion_runs_and_equals_the_cached_one(demo_dir, tmp_path, monk
     cached directory that the SmolLM2 parity tests compare against transformers, tensor for tensor."""
     from safetensors.torch import load_file
     monkeypatch.setenv("ONCOLLAMA_CACHE", str(tmp_path))
-    fresh = llama.demo_model_dir()
+    fresh = demo_model_dir()
     assert fresh.parent == tmp_path and fresh != demo_dir
     assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name]  # no temp dir left behind
     for name in ("config.json", "tokenizer.json"):

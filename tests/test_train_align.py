@@ -100,14 +100,14 @@ def test_padded_and_unpadded_embeddings_agree(tiny):
     model, tok = fresh(tiny)
     texts = ["mri brain mass", "biopsy shows tumor cells with high grade mitoses and necrosis", "edema"]
     for instruction in ("", "mri brain"):
-        batched = train_align.embed_corpus(model, tok, texts, 32, instruction, batch_size=3, bf16=False)
-        alone = np.stack([train_align.embed_corpus(model, tok, [t], 32, instruction, bf16=False)[0] for t in texts])
+        batched = train_align.embed_corpus(model, tok, texts, 32, instruction, batch_size=3)
+        alone = np.stack([train_align.embed_corpus(model, tok, [t], 32, instruction)[0] for t in texts])
         np.testing.assert_allclose(batched, alone, atol=1e-5, rtol=1e-5)
     # the instruction is attended to (the embedding changes) but its tokens are not averaged in
     ids, att, pool = train_align.encode_texts(tok, ["edema"], 32, "mri brain")
     assert att.sum() == 4 and pool.tolist() == [[0, 0, 0, 1]]
-    assert not np.allclose(train_align.embed_corpus(model, tok, ["edema"], 32, "", bf16=False),
-                           train_align.embed_corpus(model, tok, ["edema"], 32, "mri brain", bf16=False))
+    assert not np.allclose(train_align.embed_corpus(model, tok, ["edema"], 32, ""),
+                           train_align.embed_corpus(model, tok, ["edema"], 32, "mri brain"))
 
 
 def test_merged_stage_reproduces_unmerged_outputs(tiny, tmp_path):
@@ -118,10 +118,10 @@ def test_merged_stage_reproduces_unmerged_outputs(tiny, tmp_path):
     unmerged = train_align.load_stage_model(tmp_path, 2, tiny[0])    # stages 1, 2 merged, stage 3's LoRA on top
     lora.load_adapter(unmerged, tmp_path / "stage3", dropout=0.0)
     assert lora.lora_modules(unmerged) and not lora.lora_modules(merged)
-    z_merged = train_align.embed_corpus(merged, tok, texts, 32, bf16=False)
-    z_unmerged = train_align.embed_corpus(unmerged.eval(), tok, texts, 32, bf16=False)
+    z_merged = train_align.embed_corpus(merged, tok, texts, 32)
+    z_unmerged = train_align.embed_corpus(unmerged.eval(), tok, texts, 32)
     np.testing.assert_allclose(z_merged, z_unmerged, atol=1e-5, rtol=1e-4)
-    base = train_align.embed_corpus(llama.load_model(tiny[0]), tok, texts, 32, bf16=False)
+    base = train_align.embed_corpus(llama.load_model(tiny[0]), tok, texts, 32)
     assert np.abs(z_merged - base).max() > 1e-4  # the stages changed something
 
 

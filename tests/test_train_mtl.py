@@ -155,16 +155,21 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
     assert evaluate.main([str(out), "--data", str(tmp_path / "missing.jsonl")]) == 2
 
 
-def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path):
+def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path, monkeypatch):
     """Interrupted after optimizer step 2 (mid-epoch 1), resumed: same metrics and weights as straight through."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     extra = ["--augment", "0.5", "--hint-dropout", "0.5"]  # per-report augmentation and hint dropout replay too
     assert train_mtl.main(args(tiny_model_dir, reports_file, straight, *extra)) == 0
-    train_mtl.STOP_AFTER_STEP = 2
-    try:
+    forward, calls = train_mtl.Classifier.forward, [0]
+
+    def ctrl_c(self, *a):  # Ctrl-C in the first forward pass of step 3 (3 micro-batches per step)
+        calls[0] += self.training
+        if calls[0] == 7:
+            raise KeyboardInterrupt
+        return forward(self, *a)
+    with monkeypatch.context() as m:
+        m.setattr(train_mtl.Classifier, "forward", ctrl_c)
         assert train_mtl.main(args(tiny_model_dir, reports_file, broken, *extra)) == 130
-    finally:
-        train_mtl.STOP_AFTER_STEP = None
     assert torch.load(broken / "checkpoint.pt", weights_only=False)["state"]["step"] == 2
     assert not (broken / "metrics.json").exists()
     # without --resume an existing run is not overwritten
@@ -204,7 +209,7 @@ def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsy
     assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--adapter", "prefix", "--lora-layers", "1")) == 2
     assert "--lora-layers applies to --adapter lora and ia3" in capsys.readouterr().err
     assert train_mtl.main(args(tiny_model_dir, bad_file, out, "--dropout", "1")) == 2
-    assert "--dropout must be in [0, 1), got 1.0" in capsys.readouterr().err
+    assert "--lora-dropout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 def test_skip_bad_leaves_bad_lines_out_and_lists_them(tiny_model_dir, tmp_path, capsys):
