@@ -50,3 +50,12 @@ def demo_model(demo_dir):
 @pytest.fixture(scope="session")
 def demo_tokenizer(demo_dir):
     return llama.load_tokenizer(demo_dir)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: OpenMP threads only add synchronisation (and stalls on a busy shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

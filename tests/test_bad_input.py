@@ -31,12 +31,7 @@ TRAIN = ["--quant", "fp32", "--precision", "fp32", "--micro-batch", "2", "--accu
          "--max-length", "512"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

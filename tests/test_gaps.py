@@ -61,17 +61,10 @@ def test_symmetric_supervised_loss_with_hard_negatives_matches_the_formula():
 # ----------------------------------------------------------------------------- gradients against peft
 
 
-def _batch():
-    g = torch.Generator().manual_seed(2)
-    ids = torch.randint(0, 128, (2, 9), generator=g)
-    attn = torch.ones(2, 9, dtype=torch.long)
-    attn[1, 6:] = 0  # right padding in row 1
-    return ids, attn
-
-
 def _backward_both(pm, ours):
     """The same weighted sum of the logits at the real tokens, backpropagated through peft and through ours."""
-    ids, attn = _batch()
+    from test_lora import _inputs  # the padded batch of the logits parity tests
+    ids, attn = _inputs()
     ref = pm(input_ids=ids, attention_mask=attn).logits
     got = ours.lm_logits(ours(ids, attention_mask=attn))
     valid = attn.bool()

@@ -65,6 +65,21 @@ def cli(tiny, out, *extra):
                       "--batch-size", "4", "--max-length", "32", "--lr", "1e-3", "--warmup", "0", *extra])
 
 
+def interrupt_at(monkeypatch, stage, call):
+    """Ctrl-C during the `call`-th training step of `stage`: its step function raises KeyboardInterrupt then.
+    Returns a function that puts the real step back."""
+    real, calls = train_align.STEP_FNS[stage], {"n": 0}
+
+    def interrupted(*a):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setitem(train_align.STEP_FNS, stage, interrupted)
+    return lambda: monkeypatch.setitem(train_align.STEP_FNS, stage, real)
+
+
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_each_stage_loss_decreases_on_a_fixed_batch(tiny, stage):
     model, tok = fresh(tiny)
@@ -127,21 +142,12 @@ def test_merged_stage_reproduces_unmerged_outputs(tiny, tmp_path):
 
 def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, monkeypatch):
     cli(tiny, tmp_path / "straight", "--stages", "1", "--steps", "5", "--save_every", "2")
-    calls = {"n": 0}
-    real = train_align.STEP_FNS[1]
-
-    def interrupted(*a):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*a)
-
-    monkeypatch.setitem(train_align.STEP_FNS, 1, interrupted)
+    restore = interrupt_at(monkeypatch, 1, 4)
     with pytest.raises(KeyboardInterrupt):
         cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     meta = train_align.read_stage(tmp_path / "cut", 1)          # a valid checkpoint: checksum matches
     assert (meta["steps_done"], meta["complete"]) == (3, False)
-    monkeypatch.setitem(train_align.STEP_FNS, 1, real)
+    restore()
     cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     a, b = (json.loads((tmp_path / d / "stage1" / "stage.json").read_text()) for d in ("straight", "cut"))
     assert b["complete"] and b["loss"] == a["loss"]  # exact: batches, masks and dropout depend on (seed, step)
@@ -205,18 +211,10 @@ def test_resume_in_stages_2_and_3_is_exact(tiny, tmp_path, monkeypatch):
     run = ("--stages", "1,2,3", "--steps", "4", "--save_every", "1")
     assert cli(tiny, tmp_path / "straight", *run) == 0
     for stage in (2, 3):
-        calls, real = {"n": 0}, train_align.STEP_FNS[stage]
-
-        def interrupted(*a, real=real, calls=calls):
-            calls["n"] += 1
-            if calls["n"] == 3:  # during the third step: two steps saved
-                raise KeyboardInterrupt
-            return real(*a)
-
-        monkeypatch.setitem(train_align.STEP_FNS, stage, interrupted)
+        restore = interrupt_at(monkeypatch, stage, 3)  # during the third step: two steps saved
         with pytest.raises(KeyboardInterrupt):
             cli(tiny, tmp_path / "cut", *run)
-        monkeypatch.setitem(train_align.STEP_FNS, stage, real)
+        restore()
         assert train_align.read_stage(tmp_path / "cut", stage)["steps_done"] == 2
     assert cli(tiny, tmp_path / "cut", *run) == 0
     from safetensors.torch import load_file
@@ -230,19 +228,10 @@ def test_resume_in_stages_2_and_3_is_exact(tiny, tmp_path, monkeypatch):
 def test_resume_with_changed_settings_is_refused(tiny, tmp_path, monkeypatch, capsys):
     """An unfinished stage is continued only with the settings it was started with; otherwise the differences
     are listed and its checkpoint is left as it was."""
-    real = train_align.STEP_FNS[1]
-    calls = {"n": 0}
-
-    def interrupted(*a):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*a)
-
-    monkeypatch.setitem(train_align.STEP_FNS, 1, interrupted)
+    restore = interrupt_at(monkeypatch, 1, 2)
     with pytest.raises(KeyboardInterrupt):
         cli(tiny, tmp_path, "--stages", "1", "--steps", "3")
-    monkeypatch.setitem(train_align.STEP_FNS, 1, real)
+    restore()
     before = {p.name: p.read_bytes() for p in (tmp_path / "stage1").iterdir()}
     assert cli(tiny, tmp_path, "--stages", "1", "--steps", "3", "--lr", "2e-3", "--lora-r", "8") == 2
     err = capsys.readouterr().err
