@@ -2,7 +2,7 @@
 The staged embedder of the alignment paper: LLM2Vec's three stages over a bidirectional Llama.
 
     python train_align.py --data examples/pairs.jsonl --stages 1,2,3 --out runs/align
-    python train_align.py --out runs/align --embed examples/pairs.jsonl --embed-stages 0,1,2,3
+    python train_align.py --out runs/align --embed examples/pairs.jsonl --embed-part heldout --embed-stages 0,1,2,3
 
 Stage 1 MNTP and stage 2 SimCSE use the radiology and pathology texts unpaired; stage 3 pulls each radiology
 report towards its matched pathology report (supervised contrastive). Each stage trains a fresh LoRA over the
@@ -34,13 +34,20 @@ Defaults are LLM2Vec's published recipe for Llama-3, read from McGill-NLP/llm2ve
     (Trainer defaults); instruction tokens attend but are left out of the mean (llm2vec.py's embed_mask).
 The alignment paper does not say where it departs from this recipe; our defaults follow it. Our own choices:
   - stage 3 is symmetric (radiology -> pathology and back), as both sides are reports; LLM2Vec is one-way.
-  - hard negatives (LLM2Vec's come pre-mined with its E5 data): for each pair, the pathology report of another
-    pair most similar to its own pathology report by TF-IDF cosine (lexically close, not the match), mined
-    once before training like DPR's BM25 negatives. This uses no label, so the probes of evaluate.py are not
-    fed the answers. On examples/pairs.jsonl 99% of these negatives share the pair's tumour type: they teach
-    patient-level matching (site, size, age), while the in-batch negatives mostly differ in type.
-    --hard-negatives type instead draws a pathology report of a different tumour type (uses the tumor_type
-    label, which the probe then predicts: a leak, for ablation only); none = in-batch negatives only.
+  - hard negatives (LLM2Vec's come pre-mined with its E5 data), one extra pathology report per pair, mined once
+    before training like DPR's BM25 negatives, from the train part only, without labels (--hard-negatives):
+    tfidf (default): the other pathology report most similar to the pair's own by TF-IDF cosine. On the train
+      part of examples/pairs.jsonl 99.1% of these share the pair's tumour type: they teach patient matching
+      (site, age, size), pushing apart exactly the same-type reports a tumour-type probe needs close together.
+    lookalike: among the LOOKALIKE_K radiology reports most like the pair's own (TF-IDF), the one whose pathology
+      is least like the pair's pathology: a case that reads the same on MRI but differs under the microscope
+      (26.5% same type), so the negative teaches what the radiology text alone does not separate.
+    random: another pair's pathology report (14.6% same type): more in-batch negatives, nothing harder.
+    type: a pathology report of another tumour type (uses the tumor_type label, which the probe then predicts:
+      a leak, for ablation only); none: in-batch negatives only.
+  - the split (--holdout, --validation): a pair's part is a function of the sha256 of its id, so every stage
+    trains on the train part only, and evaluate.py probes reads held-out patients the alignment never saw.
+    --validation carves a third part for choosing settings such as --hard-negatives.
   - the learning rate decays linearly to 0 over --steps (the Trainer planned its decay over 3 epochs and was
     stopped at 1000 steps); batch sizes and step counts are flags because a CPU cannot run the paper's.
   - --lora-layers N (default 0 = all layers, as LLM2Vec) puts the LoRA on the last N layers only, so the
@@ -75,6 +82,9 @@ STEPS, BATCH_SIZE, LEARNING_RATE, MAX_LENGTH, WARMUP = "1000,1000,1000", "32,128
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 INSTRUCTION = "Given a brain MRI radiology report, retrieve the pathology report of the same patient"
 STAGE_FILE, STATE_FILE = "stage.json", "train_state.pt"
+HARD_NEGATIVES = ("none", "tfidf", "random", "lookalike", "type")
+LOOKALIKE_K = 10   # radiology neighbours among which `lookalike` takes the pathology least like the pair's own
+HOLDOUT = 0.3      # share of patients kept out of alignment for the probes (evaluate.py probes uses the same)
 
 
 class SetupError(RuntimeError):
@@ -154,6 +164,24 @@ def supervised_step(model, tok, examples, s, generator=None):
 STEP_FNS = {1: mntp_step, 2: simcse_step, 3: supervised_step}
 
 # -----------------------------------------------------------------------------
+# the split: alignment trains on the train part; evaluate.py probes reads the held-out part
+
+def split_part(pair_id, holdout, validation=0.0):
+    """'heldout', 'validation' or 'train' for one pair, from the sha256 of its id alone: the same patient lands in
+    the same part whatever the file's order or size. u in [0, 1): below holdout -> heldout, then validation."""
+    u = int(hashlib.sha256(str(pair_id).encode("utf-8")).hexdigest()[:12], 16) / 16 ** 12
+    return "heldout" if u < holdout else "validation" if u < holdout + validation else "train"
+
+
+def check_split(holdout, validation):
+    """Problems with --holdout / --validation (fractions of the pairs kept out of training)."""
+    if not (0 <= holdout < 1 and 0 <= validation < 1 and holdout + validation < 1):
+        return [f"--holdout {holdout} and --validation {validation} must be fractions in [0, 1) that leave "
+                f"some pairs to train on"]
+    return []
+
+
+# -----------------------------------------------------------------------------
 # training examples per stage
 
 def unpaired_texts(pairs):
@@ -161,16 +189,34 @@ def unpaired_texts(pairs):
     return [p.radiology for p in pairs] + [p.pathology for p in pairs]
 
 
+def tfidf_rows(texts):
+    """L2-normalised TF-IDF rows (n, vocab) of the texts: their dot products are cosine similarities."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    return TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+
+
 def hard_negatives(pairs, how, seed=42):
     """Index of each pair's hard-negative pair (see the module docstring), or None for `none`."""
     if how == "none":
         return None
     if how == "tfidf":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        P = TfidfVectorizer(sublinear_tf=True).fit_transform([p.pathology for p in pairs])  # (n, vocab), rows L2-normed
-        sim = (P @ P.T).toarray()                                                             # (n, n) cosine
+        P = tfidf_rows([p.pathology for p in pairs])  # (n, vocab)
+        sim = (P @ P.T).toarray()                      # (n, n) cosine
         np.fill_diagonal(sim, -np.inf)
         return sim.argmax(1).tolist()
+    if how in ("random", "lookalike") and len(pairs) < 2:
+        raise ValueError(f"--hard-negatives {how} needs at least two pairs")
+    if how == "random":
+        rng = np.random.default_rng(seed)
+        return [int((i + rng.integers(1, len(pairs))) % len(pairs)) for i in range(len(pairs))]  # never i itself
+    if how == "lookalike":
+        R = tfidf_rows([p.radiology for p in pairs])
+        P = tfidf_rows([p.pathology for p in pairs])
+        rad_sim, path_sim = (R @ R.T).toarray(), (P @ P.T).toarray()   # (n, n) each
+        np.fill_diagonal(rad_sim, -np.inf)
+        k = min(LOOKALIKE_K, len(pairs) - 1)
+        near = np.argsort(-rad_sim, axis=1)[:, :k]                     # (n, k) radiology look-alikes
+        return [int(row[np.argmin(path_sim[i, row])]) for i, row in enumerate(near)]
     if how == "type":
         rng = np.random.default_rng(seed)
         types = [(p.labels or {}).get("tumor_type") for p in pairs]
@@ -183,7 +229,7 @@ def hard_negatives(pairs, how, seed=42):
                 raise ValueError("--hard-negatives type: all pairs have the same tumor_type")
             out.append(int(rng.choice(others)))
         return out
-    raise ValueError(f"--hard-negatives must be tfidf, type or none, got {how!r}")
+    raise ValueError(f"--hard-negatives must be one of {', '.join(HARD_NEGATIVES)}, got {how!r}")
 
 
 def stage_examples(stage, pairs, s):
@@ -481,6 +527,12 @@ def save_embeddings(path, ids, X):
 def run_embed(args, tok, base):
     """Embed --embed for each of --embed-stages, merging the stages in one after another."""
     records = data.read_texts(args.embed, args.field, skip_bad=args.skip_bad)
+    if args.embed_part != "all":
+        records = [r for r in records if split_part(r.id, args.holdout, args.validation) == args.embed_part]
+        print(f"embedding the {args.embed_part} part: {len(records)} records", file=sys.stderr)
+        if not records:
+            raise SetupError(f"--embed {args.embed}: no record in the {args.embed_part} part (--holdout "
+                             f"{args.holdout}, --validation {args.validation})")
     ids, texts = [r.id for r in records], [r.text for r in records]
     if args.embed_limit:
         ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
@@ -536,6 +588,7 @@ def stage_settings(args, stage, tok):
         "mask_prob": args.mask_prob, "simcse_dropout": args.simcse_dropout,
         "temperature": {1: None, 2: args.simcse_temperature, 3: args.supervised_temperature}[stage],
         "hard_negatives": args.hard_negatives if stage == 3 else None,
+        "holdout": args.holdout, "validation": args.validation,
         "instruction": args.instruction if stage == 3 else None,
         "data": str(args.data),
     }
@@ -584,9 +637,18 @@ def build_parser():
     g.add_argument("--simcse-dropout", "--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
     g.add_argument("--simcse-temperature", "--simcse_temperature", type=float, default=0.05, help="cos * 20")
     g.add_argument("--supervised-temperature", "--supervised_temperature", type=float, default=0.02, help="cos * 50")
-    g.add_argument("--hard-negatives", "--hard_negatives", default="tfidf", choices=["tfidf", "type", "none"])
+    g.add_argument("--hard-negatives", "--hard_negatives", default="tfidf", choices=HARD_NEGATIVES,
+                   help="stage 3's extra negative per pair: tfidf (most similar pathology), random (another pair's), "
+                        "lookalike (radiology look-alike with the least similar pathology), type (labels: ablation "
+                        "only), none (in-batch only)")
     g.add_argument("--instruction", default=INSTRUCTION,
                    help="stage 3 / --embed: prefix of radiology texts, attended to but not pooled")
+    g = p.add_argument_group("split (by sha256 of the id; evaluate.py probes takes the same flags)")
+    g.add_argument("--holdout", type=float, default=HOLDOUT,
+                   help="share of pairs held out of every stage for the probes (0: train on all, the old behaviour)")
+    g.add_argument("--validation", type=float, default=0.0,
+                   help="share of pairs also kept out, for choosing settings (e.g. --hard-negatives) without "
+                        "looking at the held-out part")
     g = p.add_argument_group("embedding")
     g.add_argument("--embed", help="JSONL corpus to embed (one record per line with id and --field)")
     g.add_argument("--field", default="radiology", help="the text field of --embed")
@@ -596,6 +658,8 @@ def build_parser():
     g.add_argument("--eval-batch", "--embed-batch-size", "--embed_batch_size", dest="eval_batch", type=int, default=16,
                    help="reports per embedding batch")
     g.add_argument("--embed-limit", "--embed_limit", type=int, default=0, help="embed only the first N records (0 = all)")
+    g.add_argument("--embed-part", "--embed_part", choices=["all", "train", "validation", "heldout"], default="all",
+                   help="embed only the records of this part of the --holdout / --validation split")
     return p
 
 
@@ -663,6 +727,16 @@ def setup(args):
             raise SetupError(f"--data {args.data}: {e}") from None
         if not pairs:
             raise SetupError(f"--data {args.data}: no pairs to train on (empty file, or every line left out)")
+        problems += check_split(args.holdout, args.validation)
+        if not problems:
+            parts = [split_part(p.id, args.holdout, args.validation) for p in pairs]
+            pairs = [p for p, part in zip(pairs, parts) if part == "train"]
+            print(f"train_align.py: training on {len(pairs)} of {len(parts)} pairs ({parts.count('heldout')} held "
+                  f"out, {parts.count('validation')} validation; --holdout {args.holdout}, --validation "
+                  f"{args.validation})", file=sys.stderr)
+            if not pairs:
+                raise SetupError(f"--data {args.data}: no pair falls in the train part (--holdout {args.holdout}, "
+                                 f"--validation {args.validation})")
         for stage in stages:
             try:
                 s = dict(stage_settings(args, stage, tok), data_sha256=sha256(args.data))  # the same file, unedited
@@ -672,6 +746,8 @@ def setup(args):
                 continue
             problems += check_settings(s, stage, len(examples), tok)
             plan[stage] = (s, examples)
+    if args.embed and args.embed_part != "all":
+        problems += check_split(args.holdout, args.validation)
     if embed_stages and max(embed_stages) > 0 and (not stages or stages[-1] < max(embed_stages)):
         previous_chain(args.out, max(embed_stages))      # stages 1..K-1 finished ...
         if read_stage(args.out, max(embed_stages)) is None:  # ... and stage K saved (it may be unfinished)

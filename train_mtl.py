@@ -85,7 +85,8 @@ def train_parser():
                         "token (the paper's terminal hidden state, shared by all heads); mean = all tokens")
     p.add_argument("--head-init", choices=["probe", "zero"], default="probe",
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
-    p.add_argument("--weighted", default="HER2", help="tasks with balanced class weights w_c = S/(C s_c), or 'none'")
+    p.add_argument("--weighted", default="HER2",
+                   help="tasks with balanced class weights w_c = S/(C s_c), comma-separated, 'all' or 'none'")
     p.add_argument("--not-stated", choices=["class", "ignore"], default="class",
                    help="class: every head has a 'not stated' class learned from the null labels; ignore: null "
                         "labels carry no loss (the paper)")
@@ -134,6 +135,11 @@ def predict_parser():
     p.add_argument("--eval-batch", "--batch", dest="eval_batch", type=positive_int, default=8,
                    help="reports per batch")
     return p
+
+
+def weighted_tasks(cfg):
+    """The tasks of --weighted: a comma-separated list, 'all' or 'none'."""
+    return {"none": [], "all": list(data.TASKS)}.get(cfg["weighted"], cfg["weighted"].split(","))
 
 
 def positive_int(text):
@@ -340,10 +346,10 @@ def check_inputs(cfg):
                                                        "up_proj", "down_proj"})
     if unknown:
         problems.append(f"--lora-targets: unknown projection(s) {unknown}")
-    weighted = [] if cfg["weighted"] == "none" else cfg["weighted"].split(",")
+    weighted = weighted_tasks(cfg)
     if set(weighted) - set(data.TASKS):
         problems.append(f"--weighted: unknown task(s) {sorted(set(weighted) - set(data.TASKS))}; tasks are "
-                        f"{', '.join(data.TASKS)} or 'none'")
+                        f"{', '.join(data.TASKS)}, 'all' or 'none'")
     if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
     if not 0 <= cfg.get("hint_dropout", 0) <= 1:
@@ -484,7 +490,7 @@ def build_run(cfg, out, train, val, label_sets, tok, device):
         model, dtype = build_classifier(cfg, label_sets, device)
     except (ValueError, OSError, KeyError) as e:  # e.g. a checkpoint whose tensors do not match config.json
         raise SetupError(f"cannot start training:\n  - --model {cfg['model']}: {e}") from None
-    weighted = [] if cfg["weighted"] == "none" else [t for t in cfg["weighted"].split(",") if t in label_sets]
+    weighted = [t for t in weighted_tasks(cfg) if t in label_sets]
     y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
     weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
     try:  # every prompt once, up front: a --max-length too short for the fixed blocks stops here

@@ -162,179 +162,479 @@ def check_report(rec):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# brain-tumour radiology-pathology pairs
+# brain-tumour radiology-pathology pairs, with the division of knowledge of real practice. The MRI report
+# describes what imaging shows (site, enhancement, necrosis, diffusion, perfusion, calcification, multiplicity,
+# oedema, the patient's age) and, like real neuroradiology, hedges: its impression is a differential reasoned from
+# those findings (radiologist_impression), or no diagnosis at all. Only the pathology report states histology,
+# CNS WHO grade, IDH, 1p/19q, MGMT and Ki-67. One-year survival is written in neither report.
 
-TUMOURS = {  # prevalence, age range, typical MRI features, WHO diagnosis lines
-    "glioblastoma": (25, (45, 85)), "astrocytoma": (12, (22, 60)), "oligodendroglioma": (8, (28, 65)),
-    "ependymoma": (6, (3, 60)), "medulloblastoma": (6, (3, 30)), "pilocytic_astrocytoma": (7, (3, 35)),
-    "meningioma": (18, (35, 88)), "metastasis": (13, (40, 85)), "lymphoma": (5, (45, 82)),
+# prevalence, then the imaging phenotype: probabilities of a finding given the type (adult series, WHO CNS5 era)
+TUMOURS = {
+    "glioblastoma": 25, "astrocytoma": 12, "oligodendroglioma": 8, "ependymoma": 6, "medulloblastoma": 6,
+    "pilocytic_astrocytoma": 7, "meningioma": 18, "metastasis": 13, "lymphoma": 5,
 }
-LOBES = ["frontal lobe", "temporal lobe", "parietal lobe", "occipital lobe", "insula"]
-FEATURES = {
-    "glioblastoma": ["thick irregular peripheral enhancement surrounding central necrosis",
-                     "extension across the corpus callosum", "marked surrounding T2/FLAIR hyperintensity",
-                     "susceptibility foci consistent with intratumoral hemorrhage", "elevated relative cerebral blood volume"],
-    "astrocytoma": ["an expansile T2/FLAIR hyperintense mass without enhancement", "T2-FLAIR mismatch sign",
-                    "relatively well-defined margins", "no restricted diffusion", "minimal mass effect"],
-    "oligodendroglioma": ["cortical and subcortical involvement", "coarse calcifications on the prior CT",
-                          "heterogeneous T2 signal", "faint patchy enhancement", "scalloping of the inner table"],
-    "ependymoma": ["a heterogeneous mass filling the fourth ventricle", "extension through the foramen of Luschka",
-                   "obstructive hydrocephalus", "punctate calcifications", "heterogeneous enhancement"],
-    "medulloblastoma": ["a midline cerebellar vermian mass", "restricted diffusion indicating high cellularity",
-                        "avid heterogeneous enhancement", "effacement of the fourth ventricle",
-                        "leptomeningeal enhancement along the spinal cord"],
-    "pilocytic_astrocytoma": ["a cystic mass with an enhancing mural nodule", "location in the cerebellar hemisphere",
-                              "little surrounding edema", "no restricted diffusion in the solid component",
-                              "well-circumscribed margins"],
-    "meningioma": ["an extra-axial dural-based mass", "homogeneous avid enhancement", "a dural tail",
-                   "a CSF cleft between the mass and the cortex", "adjacent hyperostosis"],
-    "metastasis": ["multiple ring-enhancing lesions at the gray-white matter junction",
-                   "vasogenic edema disproportionate to lesion size", "a solitary round enhancing lesion",
-                   "no involvement of the corpus callosum", "additional punctate enhancing foci"],
-    "lymphoma": ["homogeneous solid enhancement", "periventricular location with ependymal contact",
-                 "marked restricted diffusion", "involvement of the splenium of the corpus callosum",
-                 "relatively little edema for its size"],
+PHENOTYPE = {  # age: [(weight, mean, sd)], clipped to [lo, hi]; the rest: {value: weight} or P(finding)
+    "glioblastoma": dict(age=([(1, 63, 11)], 22, 89), compartment={"hemisphere": 88, "deep": 10, "posterior_fossa": 2},
+                         enhancement={"rim": 72, "heterogeneous": 22, "patchy": 6}, necrosis=.85, cyst=.08,
+                         calcification=.03, hemorrhage=.35, diffusion={"intermediate": 55, "restricted": 30, "facilitated": 15},
+                         rcbv_high=.9, edema={"marked": 50, "moderate": 42, "mild": 8}, multiple=.08, callosal=.15),
+    "astrocytoma": dict(age=([(1, 38, 11)], 18, 76), compartment={"hemisphere": 92, "deep": 6, "posterior_fossa": 2},
+                        enhancement={"none": 60, "patchy": 28, "rim": 7, "heterogeneous": 5}, necrosis=.6, cyst=.15,
+                        calcification=.12, hemorrhage=.05, diffusion={"facilitated": 75, "intermediate": 22, "restricted": 3},
+                        rcbv_high=.2, edema={"mild": 70, "moderate": 25, "marked": 5}, multiple=.02, callosal=.08,
+                        mismatch=.3, cortical=.5),
+    "oligodendroglioma": dict(age=([(1, 45, 12)], 20, 80), compartment={"hemisphere": 97, "deep": 3},
+                              enhancement={"none": 45, "patchy": 45, "heterogeneous": 10}, necrosis=.05, cyst=.12,
+                              calcification=.45, hemorrhage=.12, diffusion={"facilitated": 75, "intermediate": 23, "restricted": 2},
+                              rcbv_high=.45, edema={"mild": 80, "moderate": 20}, multiple=.02, callosal=.05,
+                              mismatch=.03, cortical=.75, scalloping=.12),
+    "ependymoma": dict(age=([(.6, 6, 4), (.4, 38, 13)], 1, 75), compartment={"fourth_ventricle": 65, "hemisphere": 35},
+                       enhancement={"heterogeneous": 70, "patchy": 20, "rim": 10}, necrosis=.25, cyst=.45,
+                       calcification=.45, hemorrhage=.15, diffusion={"intermediate": 65, "facilitated": 15, "restricted": 20},
+                       rcbv_high=.5, edema={"mild": 70, "moderate": 30}, foraminal=.5, hydrocephalus=.6),
+    "medulloblastoma": dict(age=([(.75, 8, 4), (.25, 30, 8)], 1, 58), compartment={"posterior_fossa": 97, "hemisphere": 3},
+                            enhancement={"heterogeneous": 60, "solid": 25, "patchy": 15}, necrosis=.15, cyst=.3,
+                            calcification=.2, hemorrhage=.08, diffusion={"restricted": 80, "intermediate": 20},
+                            rcbv_high=.5, edema={"mild": 75, "moderate": 25}, hydrocephalus=.7, leptomeningeal=.25),
+    "pilocytic_astrocytoma": dict(age=([(1, 12, 7)], 1, 50),
+                                  compartment={"cerebellar_hemisphere": 60, "optic_pathway": 15, "hemisphere": 15, "brainstem": 10},
+                                  enhancement={"nodule_cyst": 45, "solid": 30, "heterogeneous": 25}, necrosis=.02, cyst=.7,
+                                  calcification=.1, hemorrhage=.04, diffusion={"facilitated": 90, "intermediate": 10},
+                                  rcbv_high=.1, edema={"mild": 90, "moderate": 10}, hydrocephalus=.4),
+    "meningioma": dict(age=([(1, 60, 13)], 25, 92), compartment={"extra_axial": 80, "indeterminate": 20},
+                       enhancement={"solid": 80, "heterogeneous": 20}, necrosis=.04, cyst=.05, calcification=.25,
+                       hemorrhage=.02, diffusion={"intermediate": 80, "restricted": 15, "facilitated": 5}, rcbv_high=.8,
+                       edema={"mild": 60, "moderate": 30, "marked": 10}, multiple=.07, dural_tail=.65, csf_cleft=.5,
+                       hyperostosis=.2),
+    "metastasis": dict(age=([(1, 62, 11)], 25, 90), compartment={"hemisphere": 75, "posterior_fossa": 20, "deep": 5},
+                       enhancement={"rim": 55, "solid": 35, "heterogeneous": 10}, necrosis=.45, cyst=.1, calcification=.02,
+                       hemorrhage=.2, diffusion={"facilitated": 60, "intermediate": 30, "restricted": 10}, rcbv_high=.5,
+                       edema={"marked": 60, "moderate": 35, "mild": 5}, multiple=.45, callosal=.03, known_primary=.45),
+    "lymphoma": dict(age=([(1, 64, 11)], 30, 88), compartment={"deep": 65, "hemisphere": 30, "posterior_fossa": 5},
+                     enhancement={"solid": 65, "rim": 15, "heterogeneous": 20}, necrosis=.1, cyst=.02, calcification=0,
+                     hemorrhage=.02, diffusion={"restricted": 75, "intermediate": 25}, rcbv_high=.15,
+                     edema={"moderate": 60, "mild": 30, "marked": 10}, multiple=.3, callosal=.35, ependymal=.35),
 }
-GENERIC = ["moderate mass effect with partial effacement of the adjacent sulci", "no midline shift",
-           "mild surrounding edema", "no acute infarct", "no hydrocephalus", "the ventricles are otherwise normal",
-           "mild chronic small vessel ischemic change", "heterogeneous enhancement"]
-IMPRESSION = {
-    "glioblastoma": ["high-grade glial neoplasm", "high-grade glioma", "glioblastoma"],
-    "astrocytoma": ["infiltrative low-grade glial neoplasm", "diffuse glioma", "low-grade glioma"],
-    "oligodendroglioma": ["infiltrative glioma, oligodendroglioma favored", "diffuse glioma", "low-grade glial neoplasm"],
-    "ependymoma": ["posterior fossa tumor; ependymoma versus medulloblastoma", "intraventricular neoplasm"],
-    "medulloblastoma": ["posterior fossa embryonal tumor", "posterior fossa neoplasm; medulloblastoma favored"],
-    "pilocytic_astrocytoma": ["cystic posterior fossa neoplasm", "low-grade glial neoplasm, pilocytic astrocytoma favored"],
-    "meningioma": ["extra-axial mass, likely meningioma", "dural-based mass", "extra-axial neoplasm"],
-    "metastasis": ["metastatic disease", "multiple enhancing lesions, metastases favored over abscess",
-                   "enhancing lesion; metastasis versus high-grade glioma"],
-    "lymphoma": ["primary CNS lymphoma favored", "enhancing periventricular mass; lymphoma versus glioblastoma",
-                 "deep enhancing lesion"],
+LOBES = {"frontal lobe": 40, "temporal lobe": 25, "parietal lobe": 20, "occipital lobe": 7, "insula": 8}
+SITES = {  # where each compartment puts the mass ({side} filled in)
+    "hemisphere": None,  # {side} {lobe}, from LOBES
+    "deep": ["{side} basal ganglia", "{side} thalamus", "periventricular white matter of the {side} frontal horn",
+             "splenium of the corpus callosum", "genu of the corpus callosum"],
+    "posterior_fossa": ["cerebellar vermis", "{side} cerebellar hemisphere", "roof of the fourth ventricle"],
+    "fourth_ventricle": ["fourth ventricle"],
+    "cerebellar_hemisphere": ["{side} cerebellar hemisphere"],
+    "optic_pathway": ["optic chiasm and hypothalamus"], "brainstem": ["dorsal pons", "tectal plate"],
+    "extra_axial": ["{side} frontal convexity", "{side} parietal convexity", "{side} sphenoid wing",
+                    "parasagittal {side} frontal region along the falx", "olfactory groove", "{side} tentorium",
+                    "{side} cerebellopontine angle"],
+    "indeterminate": ["{side} frontal lobe periphery", "{side} parietal lobe periphery"],
 }
+PRIMARIES = {"lung": "non-small cell lung cancer", "breast": "breast cancer", "melanoma": "metastatic melanoma",
+             "renal": "renal cell carcinoma", "colon": "colorectal adenocarcinoma"}
 
 
-def pathology_dx(tt, rng, mgmt):
+def sample_imaging(tt, rng):
+    """What MRI shows for one patient with tumour type tt: a draw from PHENOTYPE[tt] (types overlap)."""
+    ph = PHENOTYPE[tt]
+    comps, lo, hi = ph["age"]
+    _, mean, sd = rng.choices(comps, [c[0] for c in comps])[0]
+    f = {"age": int(min(hi, max(lo, round(rng.gauss(mean, sd)))))}
+    f["sex"] = pick(rng, {"female": 70, "male": 30} if tt == "meningioma" else {"female": 45, "male": 55})
+    f["side"] = rng.choice(["left", "right"])
+    f["compartment"] = pick(rng, ph["compartment"])
+    if f["compartment"] == "posterior_fossa" and tt == "medulloblastoma" and f["age"] >= 18 and rng.random() < .6:
+        f["compartment"] = "cerebellar_hemisphere"  # adult medulloblastoma sits laterally
+    site = SITES[f["compartment"]]
+    f["site"] = (f"{f['side']} {pick(rng, LOBES)}" if site is None else rng.choice(site)).format(side=f["side"])
+    f["posterior_fossa"] = f["compartment"] in ("posterior_fossa", "fourth_ventricle", "cerebellar_hemisphere",
+                                                "brainstem")
+    for key in ("enhancement", "diffusion", "edema"):
+        f[key] = pick(rng, ph[key])
+    for key in ("necrosis", "cyst", "calcification", "hemorrhage", "rcbv_high", "multiple", "callosal", "mismatch",
+                "cortical", "scalloping", "foraminal", "hydrocephalus", "leptomeningeal", "dural_tail", "csf_cleft",
+                "hyperostosis", "ependymal", "known_primary"):
+        f[key] = rng.random() < ph.get(key, 0)
+    f["necrosis"] &= f["enhancement"] in ("rim", "heterogeneous")  # necrosis shows as non-enhancing tissue in a rim
+    if f["enhancement"] == "none":
+        f["rcbv_high"] = f["rcbv_high"] and rng.random() < .3
+    f["foraminal"] &= f["compartment"] == "fourth_ventricle"
+    f["hydrocephalus"] = (f["hydrocephalus"] and f["posterior_fossa"]) or (f["callosal"] and rng.random() < .1)
+    f["callosal"] |= "corpus callosum" in f["site"]
+    f["n_lesions"] = rng.choice([2, 2, 3, 3, 4, 5, 7]) if f["multiple"] else 1
+    f["size"] = round(rng.uniform(*{"glioblastoma": (2.5, 7.0), "astrocytoma": (2.0, 7.0), "meningioma": (1.2, 6.0),
+                                    "metastasis": (0.6, 3.8), "lymphoma": (1.2, 4.5)}.get(tt, (1.8, 5.5))), 1)
+    f["shift_mm"] = rng.randint(3, 12) if f["size"] > 4.0 and not f["posterior_fossa"] and rng.random() < .6 else 0
+    f["primary"] = rng.choice(list(PRIMARIES)) if f["known_primary"] else None
+    f["perfusion"] = rng.random() < .55   # DSC perfusion is part of the tumour protocol at some sites only
+    return f
+
+
+def extent_of_resection(f, rng):
+    """Deep, callosal, multifocal or eloquent lesions are biopsied more often than resected."""
+    hard = f["compartment"] in ("deep", "optic_pathway", "brainstem") or f["callosal"] or f["n_lesions"] > 2
+    return pick(rng, {"gross total resection": 10, "subtotal resection": 25, "biopsy": 65} if hard else
+                {"gross total resection": 55, "subtotal resection": 30, "biopsy": 15})
+
+
+def sample_mgmt(tt, rng):
+    """MGMT promoter status of diffuse gliomas (tested in ~80 %): methylated in ~45 % of IDH-wildtype
+    glioblastomas, most IDH-mutant astrocytomas and nearly all oligodendrogliomas."""
+    p = {"glioblastoma": .45, "astrocytoma": .85, "oligodendroglioma": .95}.get(tt)
+    if p is None or rng.random() > .8:
+        return None
+    return "methylated" if rng.random() < p else "unmethylated"
+
+
+def sample_survival(tt, f, grade, mgmt, resection, rng):
+    """Alive one year after diagnosis: type and grade, then published prognostic factors. In glioblastoma treated
+    with temozolomide, MGMT methylation (Hegi et al., NEJM 2005: median 21.7 vs 15.3 months); older age; biopsy
+    only; callosal spread; several metastases. Then a coin with that probability: learnable, never written."""
+    p = {"glioblastoma": .62, "astrocytoma": .95, "oligodendroglioma": .97, "ependymoma": .92, "medulloblastoma": .88,
+         "pilocytic_astrocytoma": .99, "meningioma": .98, "metastasis": .50, "lymphoma": .62}[tt]
+    if tt == "glioblastoma":
+        p = {"methylated": .80, "unmethylated": .52}.get(mgmt, p)
+    if tt == "astrocytoma" and grade == 4:
+        p = .80
+    if tt == "meningioma" and grade == 2:
+        p = .93
+    if tt in ("glioblastoma", "metastasis", "lymphoma", "astrocytoma"):
+        p -= .15 * (f["age"] > 70) + .05 * (f["age"] > 60)
+    p -= .10 * (resection == "biopsy") - .05 * (resection == "gross total resection")
+    p -= .10 * f["callosal"] + .04 * f["leptomeningeal"]
+    if tt == "metastasis":
+        p += -.12 if f["n_lesions"] > 2 else .06
+    return "alive" if rng.random() < min(.99, max(.03, p)) else "deceased"
+
+# ---- the radiology report: findings in neuroradiology prose, an impression reasoned from the findings alone
+
+ENHANCEMENT = {
+    "rim": ["thick, irregular peripheral enhancement", "nodular rim enhancement", "irregular ring enhancement",
+            "peripheral enhancement with an irregular, shaggy inner margin"],
+    "heterogeneous": ["heterogeneous enhancement", "heterogeneous, partly nodular enhancement",
+                      "patchy and heterogeneous enhancement of the solid component"],
+    "patchy": ["faint patchy enhancement", "a few small foci of faint enhancement", "mild, ill-defined enhancement"],
+    "solid": ["avid homogeneous enhancement", "intense, fairly homogeneous enhancement", "solid homogeneous enhancement"],
+    "nodule_cyst": ["a cystic component with an avidly enhancing mural nodule",
+                    "an enhancing solid nodule along the wall of a larger cyst"],
+    "none": ["no appreciable enhancement", "no enhancement after contrast", "no abnormal enhancement"],
+}
+DIFFUSION = {
+    "restricted": ["The solid component shows reduced diffusion (low ADC).", "There is restricted diffusion within the "
+                   "solid portions, suggesting high cellularity.", "DWI: diffusion restriction in the enhancing tissue."],
+    "intermediate": ["Diffusion is intermediate, without convincing restriction.", "Mildly reduced diffusivity in "
+                     "parts of the solid tissue.", "ADC values in the solid component are intermediate."],
+    "facilitated": ["No restricted diffusion.", "Diffusion is facilitated (ADC elevated) throughout the lesion.",
+                    "No reduced diffusion within the lesion."],
+}
+EDEMA = {"marked": ["extensive surrounding vasogenic edema", "marked surrounding T2/FLAIR hyperintensity",
+                    "vasogenic edema out of proportion to the size of the lesion"],
+         "moderate": ["moderate surrounding T2/FLAIR signal abnormality", "moderate perilesional edema"],
+         "mild": ["little surrounding edema", "minimal perilesional signal abnormality", "mild surrounding edema"]}
+
+
+def findings_text(f, rng):
+    """FINDINGS: sentences in the order a neuroradiologist reads a tumour study, with house-to-house wording."""
+    size2 = round(f["size"] * rng.uniform(.6, 1.0), 1)
+    intra = f["compartment"] not in ("extra_axial", "indeterminate")
+    if f["compartment"] == "extra_axial":
+        opening = rng.choice([f"There is a {f['size']} x {size2} cm extra-axial, dural-based mass along the {f['site']}.",
+                              f"A {f['size']} cm extra-axial mass arises from the dura of the {f['site']}.",
+                              f"Dural-based mass at the {f['site']} measuring {f['size']} x {size2} cm."])
+    elif f["compartment"] == "indeterminate":
+        opening = f"There is a peripherally located {f['size']} cm mass in the {f['site']}, abutting the dura; " \
+                  f"an intra- versus extra-axial origin is difficult to establish."
+    else:
+        what = ("infiltrative, expansile T2/FLAIR hyperintense mass" if f["enhancement"] in ("none", "patchy")
+                else rng.choice(["heterogeneous mass", "mass", "solid and cystic mass" if f["cyst"] else "solid mass"]))
+        opening = rng.choice([f"There is a {f['size']} x {size2} cm {what} centered in the {f['site']}.",
+                              f"A {what} is centered in the {f['site']}, measuring {f['size']} x {size2} cm.",
+                              f"{what[0].upper() + what[1:]} in the {f['site']} measures {f['size']} cm."])
+    s = [opening]
+    enh = rng.choice(ENHANCEMENT[f["enhancement"]])
+    if f["necrosis"]:
+        enh += rng.choice([" surrounding central necrosis", " around a central non-enhancing, necrotic component",
+                           " with central necrosis"])
+    s.append(rng.choice([f"Post-contrast images show {enh}.", f"There is {enh}.", f"The lesion demonstrates {enh}."]))
+    if f["cyst"] and f["enhancement"] != "nodule_cyst":
+        s.append(rng.choice(["Cystic components are present.", "There are intratumoral cysts."]))
+    if f["cortical"]:
+        s.append(rng.choice(["It involves the cortex and subcortical white matter.", "There is cortical expansion."]))
+    if f["mismatch"]:
+        s.append("The lesion is homogeneously T2 hyperintense with relative FLAIR suppression centrally and a "
+                 "hyperintense rim (T2-FLAIR mismatch).")
+    if f["scalloping"]:
+        s.append("Scalloping of the overlying inner table of the calvarium.")
+    if f["dural_tail"]:
+        s.append(rng.choice(["A dural tail is present.", "There is enhancing dural thickening extending from the margins "
+                             "of the mass (dural tail)."]))
+    if f["csf_cleft"]:
+        s.append("A CSF cleft separates the mass from the underlying cortex.")
+    if f["hyperostosis"]:
+        s.append("There is hyperostosis of the adjacent bone.")
+    s.append(rng.choice(DIFFUSION[f["diffusion"]]))
+    if f["calcification"]:
+        s.append(rng.choice(["Susceptibility-weighted images show coarse calcification, confirmed on the prior CT.",
+                             "Foci of calcification are present on SWI and CT.", "Dense calcifications are present."]))
+    elif f["hemorrhage"]:
+        s.append(rng.choice(["Foci of susceptibility within the lesion are compatible with blood products.",
+                             "There is intratumoral hemorrhage."]))
+    if f["perfusion"]:
+        s.append(rng.choice(["DSC perfusion shows markedly elevated rCBV in the solid component.",
+                             "Perfusion: increased relative cerebral blood volume."] if f["rcbv_high"] else
+                            ["DSC perfusion shows no appreciable elevation of rCBV.", "Perfusion: rCBV is not elevated."]))
+    if intra or f["edema"] != "mild":
+        s.append(f"There is {rng.choice(EDEMA[f['edema']])}" + (f" with {f['shift_mm']} mm of midline shift." if
+                                                               f["shift_mm"] else "."))
+    if f["callosal"] and "corpus callosum" not in f["site"]:
+        s.append(rng.choice(["Abnormal signal and enhancement extend across the corpus callosum.",
+                             "The lesion crosses the midline via the corpus callosum."]))
+    if f["ependymal"]:
+        s.append("There is subependymal enhancement along the adjacent ventricle.")
+    if f["foraminal"]:
+        s.append(rng.choice(["Tumor extends through the foramen of Luschka into the cerebellopontine angle cistern.",
+                             "The mass extrudes through the foramen of Magendie into the cisterna magna."]))
+    if f["hydrocephalus"]:
+        s.append(rng.choice(["There is obstructive hydrocephalus with transependymal flow.",
+                             "The fourth ventricle is effaced and the lateral ventricles are enlarged."]))
+    if f["n_lesions"] > 1:
+        more = "One additional enhancing lesion is present, measuring" if f["n_lesions"] == 2 else \
+            f"{f['n_lesions'] - 1} additional enhancing lesions are present, the largest"
+        s.append(rng.choice([f"{more} {rng.uniform(.3, 1.5):.1f} cm, in the "
+                             f"{rng.choice(['contralateral', 'ipsilateral'])} {rng.choice(['frontal', 'parietal', 'occipital', 'cerebellar'])} region.",
+                             f"In total there are {f['n_lesions']} enhancing lesions, several at the gray-white "
+                             f"matter junction."]))
+    else:
+        s.append(rng.choice(["No additional lesions.", "No other enhancing lesion.", ""]))
+    if f["leptomeningeal"]:
+        s.append("There is nodular leptomeningeal enhancement along the cerebellar folia.")
+    s.append(rng.choice(["No acute infarct. Major vascular flow voids are preserved.", "Ventricles otherwise normal.",
+                         "Orbits and paranasal sinuses are unremarkable.", ""]))
+    return " ".join(x for x in s if x)
+
+
+def radiologist_impression(f, rng):
+    """The differential a neuroradiologist reasons from the imaging findings alone (never from the histology),
+    ordered most likely first; [] when the findings do not single out a diagnosis."""
+    child = f["age"] < 18
+    if f["compartment"] == "extra_axial":
+        return ["meningioma", "dural-based metastasis"] if f["dural_tail"] or f["csf_cleft"] else \
+            ["meningioma", "dural metastasis", "solitary fibrous tumor"]
+    if f["compartment"] == "indeterminate":
+        return ["meningioma", "peripheral high-grade glioma", "metastasis"]
+    if f["posterior_fossa"] or f["compartment"] == "fourth_ventricle":
+        if f["enhancement"] == "nodule_cyst":
+            return ["pilocytic astrocytoma", "hemangioblastoma"] if child else ["hemangioblastoma", "pilocytic astrocytoma", "metastasis"]
+        if child:
+            if f["diffusion"] == "restricted":
+                return ["medulloblastoma", "atypical teratoid/rhabdoid tumor", "ependymoma"]
+            if f["foraminal"] or f["calcification"]:
+                return ["ependymoma", "medulloblastoma"]
+            return ["pilocytic astrocytoma", "ependymoma", "medulloblastoma"]
+        if f["n_lesions"] > 1 or f["primary"]:
+            return ["metastatic disease", "hemangioblastoma"]
+        return ["metastasis", "hemangioblastoma", "high-grade glioma"] if not f["foraminal"] else ["ependymoma", "metastasis"]
+    if f["compartment"] == "optic_pathway":
+        return ["optic pathway glioma", "craniopharyngioma"]
+    if f["n_lesions"] > 1:
+        if f["diffusion"] == "restricted" and f["enhancement"] == "solid":
+            return ["primary CNS lymphoma", "metastases"]
+        return ["metastatic disease", "multifocal high-grade glioma", "abscesses (less likely)"]
+    if f["enhancement"] == "solid" and f["diffusion"] == "restricted":
+        return ["primary CNS lymphoma", "high-grade glioma"] if f["compartment"] == "deep" or f["callosal"] or f["ependymal"] \
+            else ["lymphoma", "metastasis", "high-grade glioma"]
+    if f["enhancement"] in ("none", "patchy"):
+        if f["calcification"] and f["cortical"]:
+            return ["oligodendroglioma", "diffuse astrocytoma"]
+        if f["mismatch"]:
+            return ["diffuse astrocytoma"]
+        return ["low-grade diffuse glioma", "higher-grade glioma (patchy enhancement)"] if f["enhancement"] == "patchy" \
+            else ["low-grade glioma", "cerebritis or encephalitis (less likely)"]
+    if f["primary"]:
+        return ["metastasis", "high-grade glioma"]
+    if f["callosal"]:
+        return ["high-grade glioma", "lymphoma"]
+    if f["enhancement"] in ("rim", "heterogeneous") and f["necrosis"]:
+        return ["high-grade glioma", "solitary metastasis"] + (["abscess"] if f["diffusion"] == "restricted" else [])
+    return ["high-grade glioma", "metastasis", "lymphoma"] if not child else ["high-grade glioma", "ependymoma"]
+
+
+def impression_text(f, rng):
+    """IMPRESSION: the lesion in a few words, then the differential in one of the hedged forms radiologists use,
+    or no diagnosis at all (two reports in five)."""
+    where = f"{f['site']}" + (" and elsewhere" if f["n_lesions"] > 1 else "")
+    first = rng.choice([f"{f['size']} cm {'enhancing' if f['enhancement'] != 'none' else 'non-enhancing'} mass in the {where}",
+                        f"{'Multiple enhancing lesions, the largest' if f['n_lesions'] > 1 else 'Mass'} in the {f['site']}",
+                        f"{f['site'][0].upper() + f['site'][1:]} mass as described"])
+    ddx = radiologist_impression(f, rng)
+    if not ddx or rng.random() < .4:
+        second = rng.choice(["Neoplasm is favored; tissue sampling is recommended.",
+                             "Findings are nonspecific; correlation with tissue diagnosis is recommended.",
+                             "Recommend neurosurgical consultation.", "Differential is broad; see findings."])
+    elif len(ddx) == 1:
+        second = rng.choice([f"Findings suggest {ddx[0]}.", f"Most consistent with {ddx[0]}, pending tissue diagnosis."])
+    else:
+        second = rng.choice([f"Differential diagnosis includes {', '.join(ddx[:-1])} and {ddx[-1]}.",
+                             f"{ddx[0][0].upper() + ddx[0][1:]} is favored; {', '.join(ddx[1:])} is less likely.",
+                             f"Considerations include {' versus '.join(ddx)}.",
+                             f"Favor {ddx[0]}. Differential includes {', '.join(ddx[1:])}."])
+    extra = [x for x in ([f"{f['shift_mm']} mm midline shift." if f["shift_mm"] else "",
+                          "Obstructive hydrocephalus." if f["hydrocephalus"] else "",
+                          "Leptomeningeal enhancement, concerning for dissemination." if f["leptomeningeal"] else ""]) if x]
+    return [first + ".", second] + extra
+
+
+def radiology_report(f, rng):
+    """One of three house styles: a structured academic template, a narrative dictation, a terse outside read."""
+    who = {"male": "man" if f["age"] >= 18 else "boy", "female": "woman" if f["age"] >= 18 else "girl"}[f["sex"]]
+    symptom = rng.choice(["new-onset seizure", "headache", "progressive headaches and nausea", "word-finding difficulty",
+                          "left-sided weakness" if f["side"] == "right" else "right-sided weakness", "confusion",
+                          "visual disturbance"] +
+                         (["morning vomiting and ataxia", "gait instability"] if f["posterior_fossa"] else []))
+    history = f"{f['age']}-year-old {who} with {symptom}."
+    if f["primary"]:
+        history += f" History of {PRIMARIES[f['primary']]}."
+    protocol = "with perfusion" if f["perfusion"] else "without perfusion"
+    impression = impression_text(f, rng)
+    findings = findings_text(f, rng)
+    style = rng.choice(["structured", "narrative", "terse"])
+    if style == "structured":
+        lines = ["EXAM: MRI BRAIN WITH AND WITHOUT CONTRAST" + (", TUMOR PROTOCOL" if f["perfusion"] else ""),
+                 f"CLINICAL HISTORY: {history}",
+                 f"TECHNIQUE: Multiplanar multisequence MRI before and after {rng.choice(['gadobutrol', 'gadoterate'])}, "
+                 f"{protocol}.",
+                 f"COMPARISON: {rng.choice(['None.', 'CT head from the same day.', 'Outside CT, images reviewed.'])}",
+                 "FINDINGS:", findings, "IMPRESSION:"] + [f"{k}. {x}" for k, x in enumerate(impression, 1)]
+    elif style == "narrative":
+        lines = [f"MRI brain without and with contrast. Indication: {history}", f"Findings: {findings}",
+                 "Impression: " + " ".join(impression)]
+    else:
+        lines = [f"MR BRAIN W/WO. HX: {history.upper()}", findings, "IMP: " + " ".join(impression)]
+    return "\n".join(lines)
+
+# ---- the pathology report: the diagnosis (WHO CNS5 integrated diagnosis), grade and molecular results
+
+
+def who_grade(tt, f, rng):
+    """CNS WHO grade, consistent with imaging where the biology ties them (necrosis -> grade 4 astrocytoma)."""
+    if tt == "astrocytoma":
+        return 4 if f["necrosis"] else (3 if f["enhancement"] != "none" and rng.random() < .6 else rng.choice([2, 2, 2, 3]))
+    if tt == "oligodendroglioma":
+        return 3 if f["enhancement"] in ("patchy", "heterogeneous") and rng.random() < .6 else 2
+    return {"glioblastoma": 4, "ependymoma": rng.choice([2, 3]), "medulloblastoma": 4, "pilocytic_astrocytoma": 1,
+            "meningioma": 2 if f["edema"] == "marked" or rng.random() < .15 else 1}.get(tt)
+
+
+def pathology_dx(tt, rng, mgmt, grade=None, f=None):
+    """(integrated diagnosis line, ancillary results): histology, grade, IDH, 1p/19q, Ki-67; then MGMT if tested."""
+    grade = grade or who_grade(tt, f or sample_imaging(tt, rng), rng)
+    ki67 = {"glioblastoma": (15, 60), "astrocytoma": {2: (1, 5), 3: (5, 15), 4: (10, 30)}.get(grade, (2, 10)),
+            "oligodendroglioma": (2, 8) if grade == 2 else (8, 25), "ependymoma": (2, 15), "medulloblastoma": (40, 90),
+            "pilocytic_astrocytoma": (1, 4), "meningioma": (1, 4) if grade == 1 else (5, 15), "metastasis": (30, 80),
+            "lymphoma": (70, 95)}[tt]
+    ki = f"Ki-67 proliferation index: approximately {rng.randint(*ki67)}%"
+    primary = (f or {}).get("primary")
     who = {
         "glioblastoma": ("Glioblastoma, IDH-wildtype, CNS WHO grade 4",
-                         ["IDH1 R132H: negative (wild type)", "ATRX: retained", "EGFR amplification: present",
-                          "TERT promoter mutation: detected", f"Ki-67: {rng.randint(20, 60)}%",
+                         ["IDH1 R132H (IHC): negative; IDH1/2 sequencing: no mutation detected", "ATRX: retained",
+                          "EGFR amplification: " + rng.choice(["present", "present", "not detected"]),
+                          "TERT promoter mutation: detected", "CDKN2A/B: homozygous deletion",
                           "Microvascular proliferation and palisading necrosis are present"]),
-        "astrocytoma": (f"Astrocytoma, IDH-mutant, CNS WHO grade {rng.choice([2, 2, 3, 4])}",
-                        ["IDH1 R132H: positive (mutant)", "ATRX: lost", "p53: strong nuclear staining in >50% of cells",
-                         "1p/19q: not co-deleted", f"Ki-67: {rng.randint(2, 15)}%"]),
-        "oligodendroglioma": (f"Oligodendroglioma, IDH-mutant and 1p/19q-codeleted, CNS WHO grade {rng.choice([2, 3])}",
-                              ["IDH1 R132H: positive", "ATRX: retained", "1p/19q: co-deleted (FISH)",
-                               "Round nuclei with perinuclear halos and a chicken-wire capillary network",
-                               f"Ki-67: {rng.randint(2, 20)}%"]),
-        "ependymoma": (f"Posterior fossa ependymoma, group {rng.choice(['A', 'B'])}, CNS WHO grade {rng.choice([2, 3])}",
-                       ["Perivascular pseudorosettes are present", "GFAP: positive", "EMA: dot-like positivity",
-                        "H3 K27me3: " + rng.choice(["lost", "retained"])]),
-        "medulloblastoma": (f"Medulloblastoma, {rng.choice(['SHH-activated, TP53-wildtype', 'WNT-activated', 'non-WNT/non-SHH'])}, CNS WHO grade 4",
+        "astrocytoma": (f"Astrocytoma, IDH-mutant, CNS WHO grade {grade}",
+                        ["IDH1 R132H (IHC): positive (mutant)", "ATRX: loss of nuclear expression",
+                         "p53: strong nuclear staining in most tumor cells", "1p/19q (FISH): not co-deleted"]
+                        + (["CDKN2A/B: homozygous deletion" if rng.random() < .5 else "Necrosis is present"]
+                           if grade == 4 else ["No necrosis or microvascular proliferation"])),
+        "oligodendroglioma": (f"Oligodendroglioma, IDH-mutant and 1p/19q-codeleted, CNS WHO grade {grade}",
+                              ["IDH1 R132H (IHC): positive", "ATRX: retained", "1p/19q (FISH): co-deleted",
+                               "Round nuclei with perinuclear halos and delicate branching capillaries",
+                               "Microcalcifications are present"]),
+        "ependymoma": ((f"Posterior fossa ependymoma, group {rng.choice(['A', 'A', 'B'])}, CNS WHO grade {grade}"
+                        if (f or {}).get("posterior_fossa", True) else
+                        f"Supratentorial ependymoma, ZFTA fusion-positive, CNS WHO grade {grade}"),
+                       ["Perivascular pseudorosettes are present", "GFAP: positive", "EMA: dot-like cytoplasmic positivity",
+                        "H3 K27me3: " + rng.choice(["lost", "retained"]), "Olig2: negative"]),
+        "medulloblastoma": (f"Medulloblastoma, {rng.choice(['SHH-activated and TP53-wildtype', 'WNT-activated', 'non-WNT/non-SHH'])}, "
+                            "CNS WHO grade 4",
                             ["Sheets of small round blue cells with Homer Wright rosettes", "Synaptophysin: positive",
-                             "beta-catenin: " + rng.choice(["nuclear", "cytoplasmic only"]), f"Ki-67: {rng.randint(40, 90)}%"]),
+                             "Beta-catenin: " + rng.choice(["nuclear", "cytoplasmic only"]), "INI1: retained"]),
         "pilocytic_astrocytoma": ("Pilocytic astrocytoma, CNS WHO grade 1",
                                   ["Biphasic pattern with Rosenthal fibers and eosinophilic granular bodies",
-                                   "KIAA1549::BRAF fusion: detected", "IDH1 R132H: negative", f"Ki-67: {rng.randint(1, 5)}%"]),
-        "meningioma": (f"Meningioma, {rng.choice(['meningothelial', 'transitional', 'fibrous', 'atypical'])} type, "
-                       f"CNS WHO grade {rng.choice([1, 1, 1, 2])}",
-                       ["Whorls and psammoma bodies are present", "EMA: positive", "Progesterone receptor: positive",
-                        "No brain invasion is identified", f"Mitoses: {rng.randint(0, 5)} per 10 HPF"]),
-        "metastasis": (f"Metastatic {rng.choice(['adenocarcinoma, consistent with lung primary', 'carcinoma, consistent with breast primary', 'melanoma', 'renal cell carcinoma, clear cell type'])}",
-                       ["CK7: positive", "TTF-1: " + rng.choice(["positive", "negative"]), "GFAP: negative in tumor cells",
-                        "Sharp interface with the surrounding gliotic brain"]),
-        "lymphoma": ("Diffuse large B-cell lymphoma, primary CNS",
+                                   "KIAA1549::BRAF fusion: detected", "IDH1 R132H (IHC): negative"]),
+        "meningioma": (f"Meningioma, {'atypical' if grade == 2 else rng.choice(['meningothelial', 'transitional', 'fibrous'])}, "
+                       f"CNS WHO grade {grade}",
+                       ["Whorls and psammoma bodies are present", "EMA: positive", "SSTR2A: positive",
+                        "Progesterone receptor: positive", "Brain invasion: " + ("present" if grade == 2 and rng.random() < .3
+                                                                                 else "not identified"),
+                        f"Mitoses: {rng.randint(4, 12) if grade == 2 else rng.randint(0, 3)} per 10 HPF"]),
+        "metastasis": ({"lung": "Metastatic adenocarcinoma, consistent with lung primary",
+                        "breast": "Metastatic carcinoma, consistent with breast primary",
+                        "melanoma": "Metastatic melanoma", "renal": "Metastatic renal cell carcinoma, clear cell type",
+                        "colon": "Metastatic adenocarcinoma, consistent with colorectal primary"}
+                       [primary or rng.choice(list(PRIMARIES))],
+                       ["GFAP: negative in tumor cells", "Sharp interface with the surrounding gliotic brain",
+                        "CK7: " + rng.choice(["positive", "negative"]), "TTF-1: " + rng.choice(["positive", "negative"])]),
+        "lymphoma": ("Diffuse large B-cell lymphoma of the CNS",
                      ["CD20: diffusely positive", "Angiocentric growth pattern", "BCL6: positive", "MUM1: positive",
-                      f"Ki-67: {rng.randint(70, 95)}%", "EBV (EBER): negative"]),
+                      "EBV (EBER ISH): negative"]),
     }[tt]
     mol = list(who[1])
     rng.shuffle(mol)
-    mol = mol[:rng.randint(2, len(mol))]
+    mol = mol[:rng.randint(2, len(mol))] + ([ki] if tt not in ("metastasis",) or rng.random() < .3 else [])
     if mgmt is not None:
-        mol.append(f"MGMT promoter methylation (pyrosequencing): {'methylated' if mgmt == 'methylated' else 'unmethylated'}"
-                   f" ({rng.randint(12, 45) if mgmt == 'methylated' else rng.randint(1, 6)}% mean methylation)")
+        mol.append(rng.choice([f"MGMT promoter methylation (pyrosequencing): {mgmt} "
+                               f"({rng.randint(12, 45) if mgmt == 'methylated' else rng.randint(1, 6)}% mean methylation)",
+                               f"MGMT promoter methylation (methylation-specific PCR): {mgmt}"]))
+    elif tt in ("glioblastoma", "astrocytoma", "oligodendroglioma") and rng.random() < .4:
+        mol.append("MGMT promoter methylation: pending; to be reported in an addendum")
     return who[0], mol
 
 
 def make_pair(i, rng):
-    tt = pick(rng, {t: v[0] for t, v in TUMOURS.items()})
-    age = rng.randint(*TUMOURS[tt][1])
-    sex = rng.choice(["male", "female"]) if tt != "meningioma" else pick(rng, {"female": 70, "male": 30})
-    side = rng.choice(["left", "right"])
-    if tt in ("ependymoma", "medulloblastoma", "pilocytic_astrocytoma") and rng.random() < 0.8:
-        site = rng.choice(["cerebellum", "posterior fossa", "fourth ventricle"]) if tt != "pilocytic_astrocytoma" \
-            else f"{side} cerebellar hemisphere"
-    elif tt == "meningioma":
-        site = rng.choice([f"{side} frontal convexity", f"{side} sphenoid wing", "parafalcine region",
-                           f"{side} parietal convexity", "olfactory groove"])
-    elif tt == "lymphoma":
-        site = rng.choice(["periventricular white matter", "splenium of the corpus callosum", f"{side} basal ganglia"])
-    else:
-        site = f"{side} {rng.choice(LOBES)}"
-    mgmt = None
-    if tt in ("glioblastoma", "astrocytoma", "oligodendroglioma") and rng.random() < 0.8:
-        p = {"glioblastoma": 0.45, "astrocytoma": 0.75, "oligodendroglioma": 0.9}[tt]
-        mgmt = "methylated" if rng.random() < p else "unmethylated"
-    resection = rng.choice(["gross total resection", "subtotal resection", "biopsy"])
-    # one-year survival: type, age, MGMT and resection (not written in either text)
-    p = {"glioblastoma": 0.55, "astrocytoma": 0.92, "oligodendroglioma": 0.96, "ependymoma": 0.9,
-         "medulloblastoma": 0.85, "pilocytic_astrocytoma": 0.99, "meningioma": 0.97, "metastasis": 0.5,
-         "lymphoma": 0.65}[tt]
-    p += 0.15 * (mgmt == "methylated") - 0.15 * (mgmt == "unmethylated") - 0.2 * (age > 70) \
-        + 0.08 * (resection == "gross total resection") - 0.1 * (resection == "biopsy")
-    survival = "alive" if rng.random() < min(0.99, max(0.03, p)) else "deceased"
-    # radiology: 2-4 typical features, some generic, sometimes a feature of another type (overlap)
-    feats = rng.sample(FEATURES[tt], rng.randint(2, 4)) + rng.sample(GENERIC, rng.randint(1, 3))
-    if rng.random() < 0.3:
-        other = rng.choice([t for t in FEATURES if t != tt])
-        feats.append(rng.choice(FEATURES[other]))
-    rng.shuffle(feats)
-    size = round(rng.uniform(1.0, 6.5), 1)
-    who = "man" if sex == "male" else "woman"
-    if age < 18:
-        who = "boy" if sex == "male" else "girl"
-    indication = rng.choice([f"{age}-year-old {who} with new-onset seizures.", f"{age}-year-old {who} with headache and "
-                             f"{rng.choice(['nausea', 'gait instability', 'visual disturbance', 'confusion'])}.",
-                             f"{age} y/o {sex[0].upper()}, {rng.choice(['word-finding difficulty', 'focal weakness', 'progressive headaches'])}."])
-    if tt == "metastasis" and rng.random() < 0.5:
-        indication += f" History of {rng.choice(['lung', 'breast', 'renal', 'melanoma'])} cancer."
-    imp = rng.choice(IMPRESSION[tt])
-    if rng.random() < 0.35:  # a non-committal impression
-        imp = rng.choice(["enhancing intracranial mass; differential includes primary neoplasm and metastasis",
-                          "intracranial mass lesion, neoplasm favored; tissue sampling recommended",
-                          "mass lesion as described; recommend neurosurgical consultation"])
-    radiology = "\n".join([
-        f"EXAM: MRI BRAIN WITH AND WITHOUT CONTRAST",
-        f"INDICATION: {indication}",
-        f"TECHNIQUE: Multiplanar multisequence MRI of the brain before and after {rng.choice(['gadobutrol', 'gadoterate', 'IV gadolinium'])}.",
-        f"COMPARISON: {rng.choice(['None.', 'CT head from the same day.', 'Outside MRI, not available for review.'])}",
-        "FINDINGS:",
-        f"There is a {size} x {round(size * rng.uniform(0.6, 1.0), 1)} cm mass centered in the {site}, with "
-        + "; ".join(feats[:3]) + ".",
-        ("Additional findings: " + "; ".join(feats[3:]) + ".") if feats[3:] else "No additional lesions.",
-        f"The orbits and paranasal sinuses are {rng.choice(['unremarkable', 'clear', 'notable for mild mucosal thickening'])}.",
-        f"IMPRESSION: {size} cm {site} lesion: {imp}.",
-    ])
-    dx, mol = pathology_dx(tt, rng, mgmt)
-    proc = {"gross total resection": "resection", "subtotal resection": "subtotal resection", "biopsy": "stereotactic biopsy"}[resection]
-    pathology = "\n".join([
-        "NEUROPATHOLOGY REPORT",
-        f"Clinical: {age} y/o {sex}, {site} mass.",
-        f"Specimen: Brain, {site}, {proc}.",
-        f"Intraoperative consultation: {rng.choice(['neoplasm, defer to permanents', 'glial neoplasm', 'tumor present', 'lesional tissue present'])}.",
-        f"Gross: {rng.randint(1, 12)} fragments of soft tan-gray tissue, aggregate {rng.uniform(0.5, 4):.1f} cm.",
-        "DIAGNOSIS:",
-        f"Brain, {site}, {proc}: {dx}.",
+    """One patient: type, imaging, MGMT, treatment, survival; then the MRI report and the pathology report."""
+    tt = pick(rng, TUMOURS)
+    f = sample_imaging(tt, rng)
+    mgmt = sample_mgmt(tt, rng)
+    resection = extent_of_resection(f, rng)
+    grade = who_grade(tt, f, rng)
+    survival = sample_survival(tt, f, grade, mgmt, resection, rng)
+    radiology = radiology_report(f, rng)
+    dx, mol = pathology_dx(tt, rng, mgmt, grade, f)
+    proc = {"gross total resection": "resection", "subtotal resection": "subtotal resection",
+            "biopsy": "stereotactic biopsy"}[resection]
+    frozen = {"metastasis": "metastatic carcinoma" if f["primary"] != "melanoma" else "malignant neoplasm",
+              "meningioma": "meningioma", "lymphoma": "atypical lymphoid infiltrate, defer to permanents"}.get(
+        tt, rng.choice(["glial neoplasm", "neoplasm, defer to permanent sections", "lesional tissue present"]))
+    clinical = rng.choice([f"Clinical history: {f['age']}-year-old {f['sex']}, {f['site']} mass.",
+                           f"Clinical history: {f['site']} lesion.", ""])
+    pathology = "\n".join(x for x in [
+        rng.choice(["NEUROPATHOLOGY REPORT", "SURGICAL PATHOLOGY REPORT"]), clinical,
+        f"Specimen: Brain, {f['site']}, {proc}.",
+        f"Intraoperative consultation: {frozen}.",
+        "FINAL DIAGNOSIS:",
+        f"Brain, {f['site']}, {proc}: {dx}.",
         "Ancillary studies:",
-    ] + [f"  - {m}" for m in mol] + [f"Comment: {rng.choice(['Integrated diagnosis per WHO CNS5 (2021).', 'Findings discussed with the neurosurgeon.', 'Molecular results were reviewed and are incorporated above.'])}"])
+    ] + [f"  - {m}" for m in mol] + [rng.choice(["Comment: Integrated diagnosis per WHO CNS5 (2021).",
+                                                 "Comment: Findings discussed with the neurosurgeon.", ""])] if x)
     labels = {"tumor_type": tt, "mgmt": mgmt, "survival_1y": survival}
     return {"id": f"BT{i:05d}", "radiology": radiology, "pathology": pathology, "labels": labels}
 
 
+NOT_IN_RADIOLOGY = ("WHO", "IDH", "MGMT", "1p/19q", "Ki-67", "methylat", "grade 1", "grade 2", "grade 3", "grade 4")
+DIAGNOSIS_WORDS = {"glioblastoma": "Glioblastoma", "astrocytoma": "Astrocytoma, IDH-mutant",
+                   "oligodendroglioma": "Oligodendroglioma", "ependymoma": "ependymoma", "medulloblastoma": "Medulloblastoma",
+                   "pilocytic_astrocytoma": "Pilocytic astrocytoma", "meningioma": "Meningioma",
+                   "metastasis": "Metastatic", "lymphoma": "lymphoma"}
+
+
 def check_pair(rec):
-    if rec["labels"]["mgmt"] is not None:
-        assert f"MGMT promoter methylation (pyrosequencing): {rec['labels']['mgmt']}" in rec["pathology"], rec["id"]
-    else:
-        assert "MGMT" not in rec["pathology"], rec["id"]
+    """The division of knowledge: pathology states the diagnosis and the MGMT label; radiology states neither the
+    final histology's grade, IDH, 1p/19q, Ki-67 nor MGMT."""
+    rid, rad, path, lab = rec["id"], rec["radiology"], rec["pathology"], rec["labels"]
+    dx = path.split("FINAL DIAGNOSIS:")[1]
+    assert DIAGNOSIS_WORDS[lab["tumor_type"]] in dx, (rid, lab["tumor_type"])
+    assert not any(w in rad for w in NOT_IN_RADIOLOGY), (rid, [w for w in NOT_IN_RADIOLOGY if w in rad])
+    stated = re.findall(r"MGMT promoter methylation[^:\n]*: (methylated|unmethylated)", path)
+    assert stated == ([lab["mgmt"]] if lab["mgmt"] else []), (rid, stated, lab["mgmt"])
 
 
 # ----------------------------------------------------------------------------------------------------------

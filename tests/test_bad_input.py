@@ -268,7 +268,7 @@ CASES = [
     ("align", "unknown tumour type", lambda g, t: align(g, t, data=replace_line(
         g["pairs"], t, 6, {"id": "x", "radiology": "mri", "pathology": "biopsy", "labels": {"tumor_type": "banana"}})),
      ["pairs.jsonl:6", "labels.tumor_type: unknown label 'banana'"]),
-    ("align", "--batch-size larger than the data", lambda g, t: align(g, t, "--batch-size", "64"),
+    ("align", "--batch-size larger than the data", lambda g, t: align(g, t, "--batch-size", "64", "--holdout", "0"),
      ["--batch-size 64 is larger than the 48 training examples of stage 1"]),
     ("align", "--max-length too short for the instruction", lambda g, t: align(g, t, "--max-length", "3"),
      ["--max-length 3 leaves no room", "stage 3"]),

@@ -68,7 +68,8 @@ def test_cli_prints_the_stage_table(tmp_path, capsys):
         if stage == "stage1":  # rows stored in another order: labels must follow the ids, not the row number
             np.save(tmp_path / f"{stage}.npy", X[::-1])
     assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), str(tmp_path / "stage1.npy"),
-                        "--labels", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "table.json")]) == 0
+                        "--labels", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "table.json"),
+                        "--part", "all", "--no-baseline"]) == 0
     printed = capsys.readouterr().out
     result = json.loads((tmp_path / "table.json").read_text())
     assert "tumor_type (n=60" in printed and "survival_1y (n=54" in printed and "stage1" in printed
@@ -82,3 +83,86 @@ def test_ids_and_rows_must_agree(tmp_path):
     (tmp_path / "stage0.ids.json").write_text(json.dumps(["a", "b"]))
     with pytest.raises(ValueError, match="2 ids"):
         probes.read_embeddings(tmp_path / "stage0.npy")
+
+
+def write_pairs(path, n, label_of, text_of=lambda i, lab: "mri"):
+    with open(path, "w") as f:
+        for i in range(n):
+            lab = label_of(i)
+            f.write(json.dumps({"id": f"r{i:03d}", "radiology": text_of(i, lab), "pathology": "biopsy",
+                                "labels": lab}) + "\n")
+    return [f"r{i:03d}" for i in range(n)]
+
+
+def test_probes_read_only_patients_that_no_stage_trained_on(tmp_path, capsys):
+    """The default --part heldout probes exactly the pairs train_align.py kept out of training, whatever else was
+    embedded; the ids are printed and written to --out."""
+    import data
+    import train_align
+    types = ["glioblastoma", "meningioma"]
+    ids = write_pairs(tmp_path / "pairs.jsonl", 400, lambda i: {"tumor_type": types[i % 2]})
+    np.save(tmp_path / "stage0.npy", np.random.default_rng(0).normal(size=(400, 4)))
+    (tmp_path / "stage0.ids.json").write_text(json.dumps(ids))
+    assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), "--labels",
+                        str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "t.json"), "--no-baseline"]) == 0
+    probed = json.loads((tmp_path / "t.json").read_text())["_split"]["ids"]
+    args = train_align.build_parser().parse_args(["--out", str(tmp_path / "run"), "--data", str(tmp_path / "pairs.jsonl")])
+    trained = {p.id for p in data.read_pairs(tmp_path / "pairs.jsonl")
+               if train_align.split_part(p.id, args.holdout, args.validation) == "train"}
+    assert probed and not set(probed) & trained and set(probed) | trained == set(ids)
+    assert 0.2 * 400 < len(probed) < 0.4 * 400  # --holdout 0.3
+    printed = capsys.readouterr().out
+    assert f"{len(probed)} patients" in printed and f"tumor_type (n={len(probed)}" in printed
+
+
+def test_tfidf_baseline_matches_sklearn_and_reads_the_words(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    words = {"glioblastoma": "necrosis rim", "meningioma": "dural tail", "metastasis": "multiple junction"}
+    y = np.array(list(words) * 40)
+    texts = np.array([" ".join([words[t].split()[rng.integers(2)], *rng.choice(["mass", "edema", "left", "right",
+                                                                              "lesion"], 5)]) for t in y], dtype=object)
+    ours = probes.cross_validate_probe(texts, y, make=probes.make_tfidf_probe)
+    ref = cross_validate(probes.make_tfidf_probe(), texts, y, cv=StratifiedKFold(5, shuffle=True, random_state=42),
+                         scoring={"accuracy": "accuracy", "macro_f1": "f1_macro"})
+    np.testing.assert_allclose(ours["accuracy"], ref["test_accuracy"], rtol=1e-9)
+    np.testing.assert_allclose(ours["macro_f1"], ref["test_macro_f1"], rtol=1e-9)
+    assert np.mean(ours["accuracy"]) > 0.95
+    # in the CLI: a row of its own beside the stages, with the paper's numbers under them
+    ids = write_pairs(tmp_path / "pairs.jsonl", len(y), lambda i: {"tumor_type": str(y[i])}, lambda i, lab: texts[i])
+    np.save(tmp_path / "stage0.npy", rng.normal(size=(len(y), 3)))
+    (tmp_path / "stage0.ids.json").write_text(json.dumps(ids))
+    assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), "--labels",
+                        str(tmp_path / "pairs.jsonl"), "--part", "all", "--out", str(tmp_path / "t.json")]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert result["tfidf+logreg"]["tumor_type"]["accuracy"][0] > 0.95 > result["stage0"]["tumor_type"]["accuracy"][0]
+    assert "tfidf+logreg" in printed
+    for number in ("61.5", "73.4", "87.2", "86.1", "96.2"):  # the alignment paper's abstract, tumour type
+        assert number in printed
+
+
+def test_probe_part_with_no_embedded_id_is_a_clear_error(tmp_path, capsys):
+    import train_align
+    ids = write_pairs(tmp_path / "pairs.jsonl", 50, lambda i: {"tumor_type": "glioblastoma"})
+    train = [i for i in ids if train_align.split_part(i, 0.3) == "train"]
+    np.save(tmp_path / "stage0.npy", np.zeros((len(train), 2)))
+    (tmp_path / "stage0.ids.json").write_text(json.dumps(train))
+    assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), "--labels",
+                        str(tmp_path / "pairs.jsonl")]) == 2
+    assert "--embed-part heldout" in capsys.readouterr().err
+
+
+def test_stage3_of_two_runs_are_two_rows(tmp_path, capsys):
+    """Comparing runs (e.g. --hard-negatives choices on the validation part): equal file names stay apart."""
+    ids = write_pairs(tmp_path / "pairs.jsonl", 60, lambda i: {"tumor_type": ["glioblastoma", "meningioma"][i % 2]})
+    rng = np.random.default_rng(4)
+    for run, signal in (("a", 0.0), ("b", 5.0)):
+        (tmp_path / run).mkdir()
+        np.save(tmp_path / run / "stage3.npy", rng.normal(size=(60, 3)) + signal * (np.arange(60) % 2)[:, None])
+        (tmp_path / run / "stage3.ids.json").write_text(json.dumps(ids))
+    assert probes.main(["probes", "--embeddings", str(tmp_path / "a" / "stage3.npy"), str(tmp_path / "b" / "stage3.npy"),
+                        "--labels", str(tmp_path / "pairs.jsonl"), "--part", "all", "--no-baseline",
+                        "--out", str(tmp_path / "t.json")]) == 0
+    result = json.loads((tmp_path / "t.json").read_text())
+    a, b = (result[str(tmp_path / run / "stage3")]["tumor_type"]["accuracy"][0] for run in ("a", "b"))
+    assert a < 0.75 < 0.95 < b

@@ -177,7 +177,7 @@ def test_rerun_one_stage_and_embed_every_stage(tiny, tmp_path, capsys):
 
 def test_hard_negatives_are_other_pairs(tiny):
     pairs = train_align.data.read_pairs(tiny[1])
-    for how in ("tfidf", "type"):
+    for how in ("tfidf", "type", "random", "lookalike"):
         neg = train_align.hard_negatives(pairs, how)
         assert all(j != i for i, j in enumerate(neg))
     neg = train_align.hard_negatives(pairs, "type")
@@ -251,3 +251,48 @@ def test_same_command_skips_a_finished_stage_unless_the_data_changed(tiny, tmp_p
     data.write_text("\n".join(tiny[1].read_text().splitlines()[:-1]) + "\n")  # one pair less: another data set
     assert train_align.main(run) == 0 and "already finished" not in capsys.readouterr().out
     assert train_align.read_stage(tmp_path / "run", 1)["settings"]["data_sha256"] != first["settings"]["data_sha256"]
+
+
+def test_lookalike_negative_reads_alike_on_mri_but_not_under_the_microscope():
+    """lookalike: among the radiology neighbours, the one whose pathology differs most; tfidf: the closest pathology.
+    Neither reads a label."""
+    P = train_align.data.Pair
+    pairs = [P("a", "ring enhancing necrotic mass frontal", "glioblastoma idh wildtype grade 4", None),
+             P("b", "ring enhancing necrotic mass parietal", "glioblastoma idh wildtype grade 4 egfr", None),
+             P("c", "ring enhancing necrotic mass temporal", "metastatic adenocarcinoma lung primary", None),
+             P("d", "dural based extra axial mass tail", "meningioma grade 1 whorls psammoma", None)]
+    assert train_align.hard_negatives(pairs, "tfidf")[0] == 1
+    assert train_align.hard_negatives(pairs, "lookalike")[0] == 2   # d reads least alike on MRI: not chosen
+    assert train_align.hard_negatives(pairs, "lookalike")[1] == 2
+
+
+def test_split_is_a_function_of_the_id_alone():
+    ids = [f"BT{i:05d}" for i in range(3000)]
+    parts = [train_align.split_part(i, 0.3, 0.2) for i in ids]
+    assert abs(parts.count("heldout") / 3000 - 0.3) < 0.04 and abs(parts.count("validation") / 3000 - 0.2) < 0.04
+    # order and neighbours do not matter; adding a validation part leaves the held-out patients where they were
+    assert [train_align.split_part(i, 0.3, 0.2) for i in reversed(ids)] == parts[::-1]
+    held = {i for i in ids if train_align.split_part(i, 0.3) == "heldout"}
+    assert held == {i for i, p in zip(ids, parts) if p == "heldout"}
+    assert train_align.check_split(0.6, 0.5) and not train_align.check_split(0.3, 0.2)
+
+
+def test_stages_train_on_the_train_part_and_embed_part_heldout_embeds_the_rest(tiny, tmp_path):
+    args = train_align.build_parser().parse_args(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out",
+                                                  str(tmp_path), "--no-bf16", "--batch-size", "4",
+                                                  "--max-length", "32", "--steps", "1"])
+    _, _, _, pairs, plan = train_align.setup(args)
+    everyone = {p.id: p for p in train_align.data.read_pairs(tiny[1])}
+    trained = {p.id for p in pairs}
+    assert 0 < len(trained) < len(everyone)
+    held = set(everyone) - trained
+    held_texts = {everyone[i].radiology for i in held} | {everyone[i].pathology for i in held}
+    for stage, (s, examples) in plan.items():    # no held-out text in any stage, negatives included
+        flat = [t for e in examples for t in (e if isinstance(e, tuple) else (e,)) if t is not None]
+        assert not held_texts & set(flat), stage
+    assert train_align.main(["--model", str(tiny[0]), "--out", str(tmp_path), "--embed", str(tiny[1]),
+                             "--embed-stages", "0", "--embed-part", "heldout", "--embed_max_length", "32",
+                             "--no-bf16"]) == 0
+    assert set(json.loads((tmp_path / "embeddings" / "stage0.ids.json").read_text())) == held
+    assert train_align.main(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out", str(tmp_path),
+                             "--holdout", "0.7", "--validation", "0.5"]) == 2
