@@ -16,6 +16,7 @@ field the report omits is scored apart: the share of those answered "not stated"
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -365,9 +366,9 @@ def read_embeddings(npy_path):
     return ids, X
 
 
-def read_labels(pairs_path, tasks=PROBE_TASKS):
-    """{id: {task: canonical label or None}} from a pairs.jsonl, validated by data.read_pairs."""
-    return {p.id: {t: p.labels.get(t) for t in tasks} for p in data.read_pairs(pairs_path)}
+def probe_labels(pairs, tasks=PROBE_TASKS):
+    """{id: {task: canonical label or None}} of pairs read (and validated) by data.read_pairs."""
+    return {p.id: {t: p.labels.get(t) for t in tasks} for p in pairs}
 
 
 def stage_name(npy_path):
@@ -479,9 +480,8 @@ def format_table(results, paper=True, folds=5):
 def probes(args):
     """The `probes` subcommand: one row per embeddings file plus the TF-IDF baseline, one block per task, on the
     held-out part (--part) only."""
-    import hashlib
     pairs = data.read_pairs(args.labels)
-    labels = {p.id: {t: p.labels.get(t) for t in PROBE_TASKS} for p in pairs}
+    labels = probe_labels(pairs)
     stems = [stage_name(path) for path in args.embeddings]  # stage3.npy of two runs: named by their paths instead
     names = [n if stems.count(n) == 1 else str(pathlib.Path(path).with_suffix("")) for n, path in zip(stems, args.embeddings)]
     if len(set(names)) < len(names):

@@ -719,7 +719,8 @@ def setup(args):
         tok = llama.load_tokenizer(base)
     except (OSError, ValueError) as e:
         raise SetupError(f"--model {args.model or '(demo model)'}: {e}") from None
-    pairs, plan, problems = None, {}, []
+    pairs, plan = None, {}
+    problems = check_split(args.holdout, args.validation) if stages or (args.embed and args.embed_part != "all") else []
     if stages:
         try:
             pairs = data.read_pairs(args.data, skip_bad=args.skip_bad)
@@ -727,7 +728,6 @@ def setup(args):
             raise SetupError(f"--data {args.data}: {e}") from None
         if not pairs:
             raise SetupError(f"--data {args.data}: no pairs to train on (empty file, or every line left out)")
-        problems += check_split(args.holdout, args.validation)
         if not problems:
             parts = [split_part(p.id, args.holdout, args.validation) for p in pairs]
             pairs = [p for p, part in zip(pairs, parts) if part == "train"]
@@ -746,8 +746,6 @@ def setup(args):
                 continue
             problems += check_settings(s, stage, len(examples), tok)
             plan[stage] = (s, examples)
-    if args.embed and args.embed_part != "all":
-        problems += check_split(args.holdout, args.validation)
     if embed_stages and max(embed_stages) > 0 and (not stages or stages[-1] < max(embed_stages)):
         previous_chain(args.out, max(embed_stages))      # stages 1..K-1 finished ...
         if read_stage(args.out, max(embed_stages)) is None:  # ... and stage K saved (it may be unfinished)
