@@ -299,7 +299,7 @@ LONG_LINE = 160  # a longer line is cut into clauses: PDF and OCR text often arr
 UNIT_MAX = 250   # and no clause stays longer than this: it is cut at table cells, then at commas
 _ABBREVIATIONS = {"approx", "dr", "drs", "mr", "mrs", "ms", "prof", "vs", "e.g", "i.e", "no", "nos", "fig", "ca",
                   "cf", "st", "ed", "vol", "est"}  # a full stop after these does not end a sentence
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])|(?<=;)\s+|(?<![:.\s])\s{3,}")  # or a column gap
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|(?<![:.\s])\s{3,}")  # a column gap too
 _PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])")
 # the words of 'Key:' labels in reports, in any case: a label is one to four of them, maybe a number or date
 _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scopic)?|micro(?:scopic)?|microscopy|"
@@ -309,11 +309,12 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"size|margins?|nodes?|lymph|metastas[ie]s|status|er|pr|pgr|her-?2(?:/neu)?|fish|ish|ihc|ki-?67|"
                r"part|estrogen|oestrogen|progesterone|procedure|laterality|type|biomarkers?|prognostic|markers|"
                r"ancillary|studies|results?|indication|outside|referring|institution|checklist|category|"
+               r"immunohistochemi(?:stry|cal)|stains?|staining|score|index|clone|allred|"
                r"(?:part|specimen) [A-H1-9])\b")
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case and up
 # to three more words; an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
 _EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
-                             r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,30}\))?"
+                             r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?"
                              r"\s*(?::(?!\d)|\.{3,})")
 
 
@@ -769,7 +770,7 @@ def hints(text):
 # the four-block input (Field, Classes, Report, Hints)
 
 HINTS_BLOCK = "\n\nHints:"
-REPORT_SHARE = 0.5  # of max_length after Field/Classes, kept for the Report: the hint lines are cut to fit the rest
+REPORT_SHARE = 0.4  # of max_length after Field/Classes, kept for the Report: the hint lines are cut to fit the rest
 
 
 def head():
@@ -788,6 +789,25 @@ HINT_WITHHELD = "withheld"  # the hint line of a task in drop_hints: not "none",
 
 def _hint_line(task, clauses, withheld=False):
     return f"{task}_hint: " + (HINT_WITHHELD if withheld else " | ".join(clauses) or "none")
+
+
+_ASIDE = re.compile(r"\(([^()]{12,})\)")  # a parenthesised aside: "(performed on core biopsy SP19-4112)"
+
+
+def shorten(clauses, fits):
+    """The clauses of a hint line made to fit: the weakest clauses go first, then the longest asides in
+    parentheses become '(...)', so that a value after them ('Estrogen receptor (performed on ...): positive')
+    survives; what still does not fit is cut at the end by the caller."""
+    clauses = list(clauses)
+    while len(clauses) > 1 and not fits(clauses):
+        clauses.pop()
+    while clauses and not fits(clauses):
+        asides = [(len(m.group(1)), j, m) for j, c in enumerate(clauses) for m in _ASIDE.finditer(c)]
+        if not asides:
+            break
+        _, j, m = max(asides, key=lambda a: a[0])
+        clauses[j] = clauses[j][:m.start()] + "(...)" + clauses[j][m.end():]
+    return clauses
 
 
 def _hint_clauses(text, drop_hints):
@@ -891,7 +911,7 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
 
     spans = {task: (start, end)}: the positions of that task's Hints line in ids (end exclusive). The Report
     keeps at least REPORT_SHARE of what Field/Classes leave of max_length (all of it if the hints are short);
-    hint lines too long for the rest are cut to a common length (their weakest clauses first), the Report block
+    hint lines too long for the rest are cut to a common length (their weakest clauses first, then their asides: shorten), the Report block
     to its budget (_priority).
     drop_hints: tasks whose hint line reads HINT_WITHHELD. truncated: whether anything was cut.
     """
@@ -911,10 +931,9 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
                          f"({len(h)} tokens), a Report share and seven hint lines; use at least "
                          f"{len(h) + 2 * (len(hb) + 7 * 8)}")
     for t, ids in per_task.items():
-        n = len(found.get(t, []))
-        while len(ids) > cap and n > 1:  # the weakest clauses go before the best one is cut
-            n -= 1
-            ids = tokenizer.encode("\n" + _hint_line(t, found[t][:n]), add_bos=False)
+        if len(ids) > cap and t not in drop_hints:
+            line = lambda clauses: tokenizer.encode("\n" + _hint_line(t, clauses), add_bos=False)  # noqa: E731
+            ids = line(shorten(found[t], lambda clauses: len(line(clauses)) <= cap))
         per_task[t] = ids[:cap]
     budget = max_length - len(h) - len(hb) - sum(len(ids) for ids in per_task.values())
     body = tokenizer.encode(report_block(block, mode, k, tokenizer, rng, budget), add_bos=False)[:budget]
