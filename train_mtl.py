@@ -785,6 +785,8 @@ def train_main(argv):
     no_hints = evaluate.table_one(test_records(test, preds["test, no hints"], data.TASKS), data.LABEL_SETS)
     styles = evaluate.style_table(records, data.LABEL_SETS)
     val_records = test_records(val, preds["validation"], data.TASKS)
+    with open(os.path.join(out, "val_predictions.jsonl"), "w") as f:  # the errors to study for a design choice
+        f.writelines(json.dumps(r) + "\n" for r in val_records)
     val_table = evaluate.table_one(val_records, data.LABEL_SETS)
     metrics = {"models": len(summaries), "trainable_params": sum(s["trainable_params"] for s in summaries),
                "train_seconds": sum(s["train_seconds"] for s in summaries), "wall_seconds": time.time() - t_start,
@@ -803,12 +805,12 @@ def train_main(argv):
     six = lambda t: f"{t['average_paper']['model']['macro_f1']:.3f}"
     text += (f"\n\nHints removed (every hint line 'withheld'): macro F1 {six(no_hints)} over the paper's six tasks, "
              f"{no_hints['average']['model']['macro_f1']:.3f} over all seven"
-             f"\nValidation split (for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
+             f"\nValidation split ({len(val)} reports, for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
              f"not-stated accuracy {val_table['not_stated']['model']:.3f}")
     atomic_write(os.path.join(out, "test_table.txt"), lambda f: f.write(text + "\n"), "w")
     print(text)
     print(f"\nwrote {out}/: adapter/, heads.safetensors, label_maps.json, config.json, epochs.json, metrics.json, "
-          f"test_predictions.jsonl, test_table.txt ({metrics['wall_seconds']:.0f} s)")
+          f"test_predictions.jsonl, val_predictions.jsonl, test_table.txt ({metrics['wall_seconds']:.0f} s)")
     return 0
 
 # -----------------------------------------------------------------------------

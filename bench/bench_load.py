@@ -1,6 +1,7 @@
-"""NF4 loading of a Llama-3.2-1B-shaped checkpoint: llama.load_model vs transformers + bitsandbytes, same run.
+"""NF4 loading of a Llama-3.2-1B- or Llama-3-8B-shaped checkpoint: llama.load_model vs transformers + bitsandbytes.
 
-    python bench/bench_load.py [--cache DIR] [--runs 1] [--threads 1]
+    python bench/bench_load.py [--shape 1b|8b] [--cache DIR] [--runs 1] [--threads 1] [--rss-cap-gb GB]
+                               [--time-cap-s S]
 
 A random bf16 checkpoint with Llama-3.2-1B's shapes (hidden 2048, 16 layers, 32/8 heads, intermediate
 8192, vocab 128256, tied embeddings, llama3 rope scaling) is written once, tensor by tensor, to
@@ -18,6 +19,17 @@ Targets: our peak <= our model bytes + 600 MB; our time <= half of transformers'
 Both children run with OMP_NUM_THREADS=--threads (default 1; 0 = torch's default). On a shared,
 oversubscribed CPU, intra-op threads spend more time waiting for each other than working: transformers
 loaded 1.7x slower with 2 threads than with 1 here, so 1 thread compares against its best time.
+
+--shape 8b: a random bf16 checkpoint with meta-llama/Meta-Llama-3-8B's shapes and config.json (hidden 4096,
+32 layers, 32/8 heads, intermediate 14336, vocab 128256, untied lm_head.weight, rope_theta 500000, no rope
+scaling; 16.06 GB) sharded like the official one: model-0000{1..4}-of-00004.safetensors (at most 5 GB each, in
+file order) and model.safetensors.index.json, written once, tensor by tensor, to
+$ONCOLLAMA_CACHE/bench-llama3-8b-random. Its values are 4096-row slices, at random offsets, of one pool of 2^26
+random bf16 normals (drawing 8e9 normals would cost more CPU than the loads; neither loader looks at values).
+Target: our peak RSS <= 6.5 GB (8B QLoRA starts on a laptop-class 24 GiB machine).
+The parent polls each child's VmRSS every 0.5 s and kills a child above --rss-cap-gb (default 16 for 8b, no
+cap for 1b), so transformers runs "where it fits": a killed child is reported as "did not fit: killed at X GB
+after Y s". --time-cap-s likewise stops a child that is still loading ("did not finish").
 """
 import argparse
 import hashlib
@@ -47,10 +59,29 @@ CONFIG = {  # meta-llama/Llama-3.2-1B config.json
                      "original_max_position_embeddings": 8192, "rope_type": "llama3"},
 }
 
+CONFIG_8B = {  # meta-llama/Meta-Llama-3-8B config.json (transformers_version dropped)
+    "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 128000,
+    "eos_token_id": 128001, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+    "intermediate_size": 14336, "max_position_embeddings": 8192, "model_type": "llama", "num_attention_heads": 32,
+    "num_hidden_layers": 32, "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+    "rope_scaling": None, "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    "use_cache": True, "vocab_size": 128256,
+}
+
+# shape -> config, cache folder name, number of safetensors shards (1: a single model.safetensors), target peak;
+# pool: 0 = every value drawn; else values are slices, at random offsets, of one pool of this many random values
+SHAPES = {
+    "1b": {"config": CONFIG, "folder": "bench-llama32-1b-random", "shards": 1, "target_peak_gb": None, "pool": 0},
+    "8b": {"config": CONFIG_8B, "folder": "bench-llama3-8b-random", "shards": 4, "target_peak_gb": 6.5,
+           "pool": 1 << 26},
+}
+MAX_SHARD_BYTES = 5 * 10**9  # transformers' save_pretrained default ("5GB"), which gave Llama-3-8B its 4 shards
+
 
 def checkpoint_shapes(c):
-    """HF tensor names and shapes of a tied Llama (no lm_head.weight)."""
-    d, f, hd = c["hidden_size"], c["intermediate_size"], c["head_dim"]
+    """HF tensor names and shapes of a Llama, in file order (lm_head.weight last, only if untied)."""
+    d, f = c["hidden_size"], c["intermediate_size"]
+    hd = c.get("head_dim") or d // c["num_attention_heads"]
     shapes = {"model.embed_tokens.weight": (c["vocab_size"], d), "model.norm.weight": (d,)}
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -62,41 +93,92 @@ def checkpoint_shapes(c):
             p + "self_attn.o_proj.weight": (d, c["num_attention_heads"] * hd),
             p + "mlp.gate_proj.weight": (f, d), p + "mlp.up_proj.weight": (f, d), p + "mlp.down_proj.weight": (d, f),
         })
+    if not c.get("tie_word_embeddings", False):
+        shapes["lm_head.weight"] = (c["vocab_size"], d)
     return shapes
 
 
-def write_checkpoint(out):
-    """Stream a random bf16 model.safetensors: header first, then each tensor generated and written in row chunks."""
-    shapes = checkpoint_shapes(CONFIG)
-    header, offset = {"__metadata__": {"format": "pt"}}, 0
+def shard_plan(shapes, shards):
+    """Split the tensors, in order, into `shards` files of at most MAX_SHARD_BYTES each (one file: all of them)."""
+    if shards == 1:
+        return [list(shapes)]
+    plan, size = [[]], 0
     for name, shape in shapes.items():
         nbytes = 2 * torch.Size(shape).numel()
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    blob = json.dumps(header).encode()
-    blob += b" " * (-len(blob) % 8)
+        if plan[-1] and size + nbytes > MAX_SHARD_BYTES:
+            plan.append([])
+            size = 0
+        plan[-1].append(name)
+        size += nbytes
+    if len(plan) != shards:
+        raise ValueError(f"{MAX_SHARD_BYTES / 1e9:g} GB shards give {len(plan)} files, expected {shards}")
+    return plan
+
+
+def write_checkpoint(out, shape="1b"):
+    """Stream a random bf16 checkpoint (one model.safetensors, or shards + index): per file the header first, then
+    each tensor generated and written in row chunks of 4096 rows, so at most one chunk is ever in memory."""
+    spec = SHAPES[shape]
+    shapes = checkpoint_shapes(spec["config"])
+    plan = shard_plan(shapes, spec["shards"])
+    files = (["model.safetensors"] if len(plan) == 1 else
+             [f"model-{i + 1:05d}-of-{len(plan):05d}.safetensors" for i in range(len(plan))])
     tmp = out.with_name(out.name + ".partial")
     tmp.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(0)
+    pool = None
+    if spec["pool"]:  # 8e9 normals would take a CPU-minute or more: slices of one random pool at random offsets
+        pool = torch.cat([torch.randn(1 << 22, generator=g).mul_(0.02).bfloat16() for _ in range(spec["pool"] >> 22)])
+        pool = pool.view(torch.int16).numpy()
     from tqdm import tqdm
-    with open(tmp / "model.safetensors", "wb") as fh:
-        fh.write(struct.pack("<Q", len(blob)) + blob)
-        for name, shape in tqdm(shapes.items(), desc="writing random checkpoint"):
-            if len(shape) == 1:  # RMSNorm weights
-                fh.write(torch.ones(shape, dtype=torch.bfloat16).view(torch.int16).numpy().tobytes())
-                continue
-            for r in range(0, shape[0], 4096):
-                rows = torch.randn((min(4096, shape[0] - r), shape[1]), generator=g).mul_(0.02).bfloat16()
-                fh.write(rows.view(torch.int16).numpy().tobytes())
-    (tmp / "config.json").write_text(json.dumps(CONFIG, indent=2))
+    bar = tqdm(total=len(shapes), desc="writing random checkpoint")
+    for fname, names in zip(files, plan):
+        header, offset = {"__metadata__": {"format": "pt"}}, 0
+        for name in names:
+            nbytes = 2 * torch.Size(shapes[name]).numel()
+            header[name] = {"dtype": "BF16", "shape": list(shapes[name]), "data_offsets": [offset, offset + nbytes]}
+            offset += nbytes
+        blob = json.dumps(header).encode()
+        blob += b" " * (-len(blob) % 8)
+        with open(tmp / fname, "wb") as fh:
+            fh.write(struct.pack("<Q", len(blob)) + blob)
+            for name in names:
+                shape_ = shapes[name]
+                if len(shape_) == 1:  # RMSNorm weights
+                    fh.write(torch.ones(shape_, dtype=torch.bfloat16).view(torch.int16).numpy().tobytes())
+                else:
+                    for r in range(0, shape_[0], 4096):
+                        n = min(4096, shape_[0] - r) * shape_[1]
+                        if pool is not None:
+                            o = int(torch.randint(0, len(pool) - n + 1, (), generator=g))
+                            fh.write(memoryview(pool[o:o + n]))
+                            continue
+                        rows = torch.randn((n // shape_[1], shape_[1]), generator=g).mul_(0.02).bfloat16()
+                        fh.write(rows.view(torch.int16).numpy().tobytes())
+                bar.update()
+    bar.close()
+    if len(plan) > 1:
+        total = sum(2 * torch.Size(s).numel() for s in shapes.values())
+        index = {"metadata": {"total_size": total},
+                 "weight_map": {name: fname for fname, names in zip(files, plan) for name in sorted(names)}}
+        (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True))
+    (tmp / "config.json").write_text(json.dumps(spec["config"], indent=2))
     tmp.rename(out)
 
 
-def cache_dir(arg):
+def checkpoint_written(path):
+    return (path / "model.safetensors").exists() or (path / "model.safetensors.index.json").exists()
+
+
+def checkpoint_bytes(path):
+    return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+
+
+def cache_dir(arg, shape="1b"):
     if arg:
         return pathlib.Path(arg)
     base = pathlib.Path(os.environ.get("ONCOLLAMA_CACHE", pathlib.Path.home() / ".cache" / "oncollama"))
-    return base / "bench-llama32-1b-random"
+    return base / SHAPES[shape]["folder"]
 
 
 # ----------------------------------------------------------------------------- child side
@@ -186,39 +268,101 @@ def bench_quantizers(threads):
           f"identical bytes: {same}")
 
 
-def run_child(kind, path, threads):
+def proc_status_kb(pid, *keys):
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                k, _, v = line.partition(":")
+                if k in keys:
+                    fields[k] = int(v.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return fields
+
+
+def run_child(kind, path, threads, rss_cap_gb=None, time_cap_s=None):
+    """Run one loader in a fresh subprocess. The parent polls its VmRSS every 0.5 s and, above rss_cap_gb (GB =
+    1e9 bytes) or after time_cap_s, kills it: the result is then {"killed": "rss" or "time", "killed_gb",
+    "killed_after_s", "status", "max_gb"}."""
+    import tempfile
     env = dict(os.environ)
     if threads > 0:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, __file__, "--child", kind, "--cache", str(path)], env=env,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{kind} child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cap_kb = None if rss_cap_gb is None else rss_cap_gb * 1e9 / 1024
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--child", kind, "--cache", str(path)], env=env,
+                                stdout=out, stderr=err, text=True)
+        killed, peak = None, {"VmRSS": 0}
+        while proc.poll() is None:
+            s = proc_status_kb(proc.pid, "VmRSS", "RssAnon", "RssFile")
+            if s.get("VmRSS", 0) > peak["VmRSS"]:
+                peak = s
+            over_rss = cap_kb is not None and s.get("VmRSS", 0) > cap_kb
+            if over_rss or (time_cap_s is not None and time.perf_counter() - t0 > time_cap_s):
+                proc.kill()
+                proc.wait()
+                err.seek(0)
+                progress = [ln.strip() for ln in err.read().replace("\r", "\n").splitlines() if "%|" in ln]
+                killed = {"kind": kind, "killed": "rss" if over_rss else "time",
+                          "killed_gb": s.get("VmRSS", 0) * 1024 / 1e9, "killed_after_s": time.perf_counter() - t0,
+                          "status": {k: v / 1024 for k, v in s.items()}, "max_gb": peak["VmRSS"] * 1024 / 1e9,
+                          "progress": progress[-1] if progress else ""}
+                break
+            time.sleep(0.5)
+        if killed:
+            return killed
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        sys.exit(f"{kind} child failed (exit {proc.returncode}; highest VmRSS seen by the parent "
+                 f"{peak['VmRSS'] / 1024:.0f} MB):\n{stderr[-3000:]}")
+    r = json.loads(stdout.strip().splitlines()[-1])
+    r["wall_s"] = time.perf_counter() - t0
+    return r
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="1b",
+                    help="1b: Llama-3.2-1B, one file (default); 8b: Meta-Llama-3-8B, 4 shards + index")
     ap.add_argument("--cache", default=None, help="checkpoint dir (written on first use)")
+    ap.add_argument("--rss-cap-gb", type=float, default=None,
+                    help="kill a child whose VmRSS passes this many GB (1e9 bytes); default 16 for 8b, none for 1b")
+    ap.add_argument("--time-cap-s", type=float, default=None, help="kill a child still loading after this long")
     ap.add_argument("--runs", type=int, default=1, help="runs per loader, alternating; best time is reported")
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of both children (0: torch default)")
     ap.add_argument("--only", choices=["ours", "transformers"], default=None)
     ap.add_argument("--child", choices=["ours", "transformers"], default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    path = cache_dir(args.cache)
+    path = cache_dir(args.cache, args.shape)
     if args.child:
         return child(args.child, path)
-    if not (path / "model.safetensors").exists():
-        write_checkpoint(path)
-    size = (path / "model.safetensors").stat().st_size
+    rss_cap = args.rss_cap_gb if args.rss_cap_gb is not None else (16.0 if args.shape == "8b" else None)
+    if not checkpoint_written(path):
+        write_checkpoint(path, args.shape)
+    size = checkpoint_bytes(path)
     threads = args.threads if args.threads > 0 else f"default ({torch.get_num_threads()})"
-    print(f"{path}  ({size / MB:.0f} MB bf16)  threads per loader: {threads}")
+    nfiles = len(list(path.glob("*.safetensors")))
+    print(f"{path}  ({size / MB:.0f} MB bf16 in {nfiles} file{'s' if nfiles > 1 else ''})  "
+          f"threads per loader: {threads}" + (f"  RSS cap per loader: {rss_cap:g} GB" if rss_cap else ""))
     bench_quantizers(args.threads)
     kinds = [args.only] if args.only else ["ours", "transformers"]
     results = {k: [] for k in kinds}
     for _ in range(args.runs):
         for k in kinds:
-            r = run_child(k, path, args.threads)
+            r = run_child(k, path, args.threads, rss_cap, args.time_cap_s)
+            if r.get("killed"):
+                st = r["status"]
+                what = (f"did not fit: killed at {r['killed_gb']:.1f} GB" if r["killed"] == "rss" else
+                        f"did not finish: stopped at {r['killed_gb']:.1f} GB (highest {r['max_gb']:.1f} GB)")
+                print(f"{k:13s} {what} after {r['killed_after_s']:.0f} s "
+                      f"(VmRSS {st.get('VmRSS', 0):.0f} MB = anon {st.get('RssAnon', 0):.0f} + "
+                      f"file {st.get('RssFile', 0):.0f}; caps: {rss_cap} GB, {args.time_cap_s} s)"
+                      + (f"  last progress: {r['progress']}" if r["progress"] else ""))
+                continue
             results[k].append(r)
             sp = r["sampled_peak"]
             print(f"{k:13s} load {r['load_s']:7.1f} s (+{r['import_s']:.1f} s imports, {r['cpu_s']:.0f} s CPU)  "
@@ -227,11 +371,15 @@ def main():
                   f"model {r['model_mb']:6.0f} MB  end RSS {r['end_rss_mb']:6.0f} MB (all weights paged in: "
                   f"{r['touched_rss_mb']:.0f} MB)  "
                   f"q_proj[0] sha1 {r['q_proj0_sha1']}")
-    best = {k: min(v, key=lambda r: r["load_s"]) for k, v in results.items()}
+    best = {k: min(v, key=lambda r: r["load_s"]) for k, v in results.items() if v}
     if "ours" in best:
         o = best["ours"]
         print(f"ours: peak - model = {o['peak_mb'] - o['model_mb']:.0f} MB (target <= 600; negative: weights kept "
               f"as loaded, e.g. the bf16 embedding, stay memory-mapped and are paged in on first use)")
+        if (target := SHAPES[args.shape]["target_peak_gb"]) is not None:
+            peak_gb = o["peak_mb"] * MB / 1e9
+            print(f"ours: peak RSS {peak_gb:.2f} GB ({o['peak_mb'] / 1024:.2f} GiB), target <= {target:g} GB: "
+                  f"{'met' if peak_gb <= target else 'MISSED'}")
     if len(best) == 2:
         o, t = best["ours"], best["transformers"]
         print(f"time ours/transformers {o['load_s'] / t['load_s']:.2f} (target <= 0.5)   "

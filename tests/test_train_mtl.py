@@ -81,7 +81,7 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
     assert train_mtl.main(args(tiny_model_dir, reports_file, out)) == 0
     for name in ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "heads.safetensors",
                  "label_maps.json", "config.json", "epochs.json", "metrics.json", "test_predictions.jsonl",
-                 "test_table.txt", "checkpoint.pt"]:
+                 "val_predictions.jsonl", "test_table.txt", "checkpoint.pt"]:
         assert (out / name).exists(), name
     printed = capsys.readouterr().out
     assert "Overall Average" in printed and "Not stated" in printed and "Hints removed" in printed
