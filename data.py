@@ -911,8 +911,8 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
 
     spans = {task: (start, end)}: the positions of that task's Hints line in ids (end exclusive). The Report
     keeps at least REPORT_SHARE of what Field/Classes leave of max_length (all of it if the hints are short);
-    hint lines too long for the rest are cut to a common length (their weakest clauses first, then their asides: shorten), the Report block
-    to its budget (_priority).
+    hint lines too long for the rest are cut to a common length (shorten: their weakest clauses first, then their
+    asides, then their tails), the Report block to its budget (_priority).
     drop_hints: tasks whose hint line reads HINT_WITHHELD. truncated: whether anything was cut.
     """
     rng = random.Random(f"{seed}:{report.id}")
@@ -920,8 +920,11 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
     h = tokenizer.encode(head(), add_bos=True)
     hb = tokenizer.encode(HINTS_BLOCK, add_bos=False)
     found = _hint_clauses(block, drop_hints)
-    per_task = {t: tokenizer.encode("\n" + _hint_line(t, found.get(t, []), t in drop_hints), add_bos=False)
-                for t in TASKS}
+
+    def line_ids(task, clauses, withheld=False):
+        return tokenizer.encode("\n" + _hint_line(task, clauses, withheld), add_bos=False)
+
+    per_task = {t: line_ids(t, found.get(t, []), t in drop_hints) for t in TASKS}
     whole = len(tokenizer.encode(report_block(block, "window" if mode == "random" else mode, k), add_bos=False))
     share = min(whole, round(REPORT_SHARE * (max_length - len(h))))
     lengths = [len(ids) for ids in per_task.values()]
@@ -932,8 +935,7 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
                          f"{len(h) + 2 * (len(hb) + 7 * 8)}")
     for t, ids in per_task.items():
         if len(ids) > cap and t not in drop_hints:
-            line = lambda clauses: tokenizer.encode("\n" + _hint_line(t, clauses), add_bos=False)  # noqa: E731
-            ids = line(shorten(found[t], lambda clauses: len(line(clauses)) <= cap))
+            ids = line_ids(t, shorten(found[t], lambda clauses: len(line_ids(t, clauses)) <= cap))
         per_task[t] = ids[:cap]
     budget = max_length - len(h) - len(hb) - sum(len(ids) for ids in per_task.values())
     body = tokenizer.encode(report_block(block, mode, k, tokenizer, rng, budget), add_bos=False)[:budget]

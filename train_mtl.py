@@ -805,8 +805,8 @@ def train_main(argv):
     six = lambda t: f"{t['average_paper']['model']['macro_f1']:.3f}"
     text += (f"\n\nHints removed (every hint line 'withheld'): macro F1 {six(no_hints)} over the paper's six tasks, "
              f"{no_hints['average']['model']['macro_f1']:.3f} over all seven"
-             f"\nValidation split ({len(val)} reports, for design choices): macro F1 {six(val_table)} over the paper's six tasks, "
-             f"not-stated accuracy {val_table['not_stated']['model']:.3f}")
+             f"\nValidation split ({len(val)} reports, for design choices): macro F1 {six(val_table)} over the paper's "
+             f"six tasks, not-stated accuracy {val_table['not_stated']['model']:.3f}")
     atomic_write(os.path.join(out, "test_table.txt"), lambda f: f.write(text + "\n"), "w")
     print(text)
     print(f"\nwrote {out}/: adapter/, heads.safetensors, label_maps.json, config.json, epochs.json, metrics.json, "
