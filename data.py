@@ -37,6 +37,7 @@ LABEL_SETS = {
 }
 TASKS = list(LABEL_SETS)
 NOT_STATED = "not stated"  # the extra class of every head: the report does not state this field (a null label)
+SPLITS = ("train", "val", "test")  # the order split functions return them in
 
 
 def head_label_sets(tasks=TASKS):
@@ -132,6 +133,7 @@ class Report:
     site: str | None = None   # which per-site block the labels belong to (bilateral reports)
     style: str | None = None  # the writing style / institution; held-out styles make the honest test split
     line: int = 0
+    split: str | None = None  # "train" / "val" / "test" where the file fixes which styles are held out
 
 
 @dataclass
@@ -258,9 +260,13 @@ def _parse_report(obj, where, problems):
     if style is not None and (not isinstance(style, str) or not style.strip()):
         problems.append(f"{where}: style: expected a non-empty string, got {_short(style)}")
         style = None
+    split = obj.get("split")
+    if split is not None and split not in SPLITS:
+        problems.append(f"{where}: split: expected one of {', '.join(SPLITS)} or null, got {_short(split)}")
+        split = None
     if labels is None or not isinstance(text, str):
         return None
-    return Report(rid, text, labels, site, style)
+    return Report(rid, text, labels, site, style, split=split)
 
 
 def _parse_pair(obj, where, problems):
@@ -416,7 +422,7 @@ _TNM_CAPS = re.compile(r"(?<![A-Z0-9])(?:(?:[YRA]{0,2}[PC])[TNM](?:IS|X|[0-4LIO|
                        r"(?:MI|[A-D](?![A-Z]))?(?:(?:[YRA]{0,2}[PC])?[TNM](?:IS|X|[0-4])(?:MI|[A-D](?![A-Z]))?)*"
                        r"(?![A-Z0-9])")
 _ACRONYMS = re.compile(r"\b(?:ER|PR|PGR|HER-?2(?:/NEU)?|IHC|F?ISH|SISH|CISH|DDISH|DCIS|LCIS|IDC|ILC|AJCC|UICC|CAP|ASCO|"
-                       r"WHO|NOS|SBR|LVI|TNM|MRI|PET|CT|CEP-?17|DNA|RCPATH|I{1,3}|IV)\b")
+                       r"WHO|NOS|SBR|LVI|TNM|MRI|PET|CT|CEP-?17|DNA|RCPATH|I{1,3}|IV|G[1-3]|GR(?=\.? ?(?:I{1,3}|[1-3])\b))\b")
 
 
 def recase(text):
@@ -1003,21 +1009,32 @@ def stratified_split(records, seed=42, fractions=(0.8, 0.1, 0.1), by="HER2"):
 
 
 def split_by_style(records, seed=42, fractions=(0.8, 0.1, 0.1)):
-    """(train, val, test) of whole styles: a seeded shuffle of the style names, then test styles until the test
-    share is reached, then validation styles. No style of val or test is seen in training, so their scores say
-    how the model reads reports written unlike anything it was trained on."""
+    """(train, val, test) of whole styles. No style of val or test is seen in training, so their scores say how
+    the model reads reports written unlike anything it was trained on. Where every record names its "split" the
+    file decides (a style added to a corpus later then does not reshuffle the held-out ones); otherwise a seeded
+    shuffle of the style names gives test styles until the test share is reached, then validation styles."""
     if any(r.style is None for r in records):
         raise ValueError("split_by_style: every record needs a 'style'; use stratified_split otherwise")
     size = Counter(r.style for r in records)
     if len(size) < 3:
         raise ValueError(f"split_by_style needs at least 3 styles, the data has {len(size)}: {sorted(size)}")
+    pick = lambda names: sorted((r for r in records if r.style in names), key=lambda r: r.id)
+    if all(r.split for r in records):
+        part = {}
+        for r in records:
+            if part.setdefault(r.style, r.split) != r.split:
+                raise ValueError(f"split_by_style: style {r.style!r} is in both {part[r.style]!r} and {r.split!r} "
+                                 f"(line {r.line}, id {r.id}); a style belongs to one split")
+        missing = [s for s in SPLITS if s not in part.values()]
+        if missing:
+            raise ValueError(f"split_by_style: no style is marked {' or '.join(map(repr, missing))} in the file")
+        return tuple(pick({s for s, p in part.items() if p == name}) for name in SPLITS)
     styles = sorted(size)
     random.Random(seed).shuffle(styles)
     held = {"test": [], "val": []}
     for part, frac in (("test", fractions[2]), ("val", fractions[1])):
         while sum(size[s] for s in held[part]) < frac * len(records) and len(styles) > 1:
             held[part].append(styles.pop())
-    pick = lambda names: sorted((r for r in records if r.style in names), key=lambda r: r.id)
     return pick(set(styles)), pick(set(held["val"])), pick(set(held["test"]))
 
 

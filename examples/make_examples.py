@@ -4,14 +4,15 @@ classifier and brain-tumour radiology-pathology pairs for the staged embedder.
     python examples/make_examples.py                   # writes examples/reports.jsonl and examples/pairs.jsonl
     python examples/make_examples.py --reports 50 --pairs 20 --out /tmp/x
 
-Reports: fifteen styles, each written independently after one real reporting practice (examples/styles_a.py:
+Reports: sixteen styles, each written independently after one real reporting practice (examples/styles_a.py:
 North American CAP, dictated, core biopsy, neoadjuvant, addenda; styles_b.py: UK RCPath, translated European,
 outside consultation, LIS shorthand, multi-part specimens; styles_c.py: scanned PDF/OCR, legacy upper case,
-long histories, EHR copies, two-column PDF extraction). One sampled tumour per report, long-tailed classes like
-the MTL paper's Fig. S3; each style states what its practice states, so some labels are null ("not stated").
-Each record carries its "style", the verbatim "evidence" of every stated label, and "tags" naming its
-phenomena; check_report() asserts that labels are the truth of the text. Training holds whole styles out
-(data.split_by_style), so the test split is text written unlike anything the model was trained on.
+long histories, EHR copies, two-column PDF extraction; styles_d.py: a hospital network's synoptic report). One
+sampled tumour per report, long-tailed classes like the MTL paper's Fig. S3; each style states what its practice
+states, so some labels are null ("not stated"). Each record carries its "style", its "split" (HELD_OUT), the
+verbatim "evidence" of every stated label, and "tags" naming its phenomena; check_report() asserts that labels
+are the truth of the text. Training holds whole styles out (data.split_by_style), so the test split is text
+written unlike anything the model was trained on.
 
 HER2 labelling rule (ASCO/CAP 2018): IHC 3+ -> Positive; IHC 0 or 1+ -> Negative; IHC 2+ -> Equivocal unless
 in situ hybridisation resolves it (amplified -> Positive, not amplified -> Negative); ISH alone decides when no
@@ -129,22 +130,29 @@ def labels_of(c):
 # report styles: each written independently, after one real reporting practice (styles_a/b/c.py say which)
 
 def report_styles():
-    """{style name: render(tumour, rng)} from the three style files (imported here: they import this module)."""
+    """{style name: render(tumour, rng)} from the four style files (imported here: they import this module)."""
     import styles_a
     import styles_b
     import styles_c
-    return {**styles_a.STYLES, **styles_b.STYLES, **styles_c.STYLES}
+    import styles_d
+    return {**styles_a.STYLES, **styles_b.STYLES, **styles_c.STYLES, **styles_d.STYLES}
 
 
 def _norm(s):
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
+# The held-out styles, fixed in the file (each record's "split"), so that a style added later trains and leaves
+# them as they are. They are the ones data.split_by_style's seeded draw held out of the first fifteen styles.
+HELD_OUT = {"a_amended_addenda": "val", "c_history_heavy": "val", "a_cap_checklist": "test", "c_ehr_paste": "test"}
+
+
 def make_report(i, rng, style, render):
-    """One tumour written in one style: {id, style, text, labels, evidence, tags}; labels are what the text states."""
+    """One tumour written in one style: {id, style, split, text, labels, evidence, tags}; labels are what the text
+    states."""
     out = render(sample_tumour(rng), rng)
-    return {"id": f"BR{i:05d}", "style": style, "text": out["text"], "labels": out["labels"],
-            "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}
+    return {"id": f"BR{i:05d}", "style": style, "split": HELD_OUT.get(style, "train"), "text": out["text"],
+            "labels": out["labels"], "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}
 
 
 def check_report(rec):
@@ -640,11 +648,12 @@ def check_pair(rec):
 # ----------------------------------------------------------------------------------------------------------
 
 def generate_reports(n, seed=42):
-    """n reports, the styles in turn (so every style has n / len(STYLES) of them)."""
-    rng = random.Random(seed)
+    """n reports, the styles in turn (so every style has n / len(STYLES) of them). Each report draws from its own
+    seeded generator, so editing one style leaves every other style's reports unchanged."""
     styles = report_styles()
     names = sorted(styles)
-    out = [make_report(i, rng, names[i % len(names)], styles[names[i % len(names)]]) for i in range(n)]
+    out = [make_report(i, random.Random(seed * 1_000_003 + i), names[i % len(names)], styles[names[i % len(names)]])
+           for i in range(n)]
     for r in out:
         check_report(r)
     return out

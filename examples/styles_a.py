@@ -670,6 +670,11 @@ def a_dictated_narrative(c, rng):
     if c["M"] == "M1":
         hist += f" Of note, she has {r.say('M', m1_phrase(c, rng))}."
         r.tags.add("history_metastasis")
+    elif rng.random() < 0.3:  # same rate whatever M is: a negative work-up does not state M in this practice
+        hist += " " + rng.choice(["Metastatic work-up was negative.", "Staging scans show no distant metastases.",
+                                  "CT and bone scan were negative for metastatic disease.",
+                                  "PET/CT without evidence of distant spread."])
+        r.tags.add("staging_scan")
     if rng.random() < 0.15:  # a prior cancer with its own stage, either breast
         hist += (f" Remote history of {rng.choice(['right', 'left'])} breast cancer in {yr - rng.randint(4, 20)}, "
                  f"stage {rng.choice(['pT1c pN0', 'T2 N1', 'pT1b N0', 'T2 N0'])}, treated with lumpectomy and radiation.")

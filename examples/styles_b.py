@@ -727,6 +727,10 @@ def consult_history(c, rng, ev, tags, core):
         phr = f"known metastatic disease to the {MET[c['M_site']][0]}"
         s += f" {phr[0].upper() + phr[1:]}."
         add(ev, "M", phr[1:])
+    elif rng.random() < 0.3:  # same rate whatever M is: the referral's imaging, not a stated M
+        s += " " + rng.choice(["Staging CT: no evidence of metastasis.", "Bone scan negative.",
+                               "No distant metastatic disease on PET-CT per referral note."])
+        tags.append("staging_scan")
     return s
 
 

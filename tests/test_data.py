@@ -1,4 +1,5 @@
 """data.py: canonical labels, validation, window slicing, hints, the four-block prompt, split, baseline, corpus."""
+import dataclasses
 import importlib.util
 import json
 import pathlib
@@ -588,3 +589,41 @@ def test_long_hint_line_keeps_the_value_after_an_aside(tok):
         ids, spans, cut = data.encode_report(rep, tok, max_length=L)
         line = tok.decode(ids[slice(*spans["ER"])]).strip()
         assert cut and line.endswith("positive, 90%"), (L, line)
+
+
+def test_a_file_that_names_its_splits_fixes_the_held_out_styles(tmp_path):
+    """Records that carry "split" decide the held-out styles, so a style added later trains and reshuffles
+    nothing; a style in two splits, a split with no style, or an unknown split name is a clear error."""
+    def write(rows):
+        path = tmp_path / "r.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+    held = {"s1": "val", "s4": "test"}
+    rows = [{"id": f"r{i:03d}", "text": "x", "labels": {}, "style": f"s{i % 6}",
+             "split": held.get(f"s{i % 6}", "train")} for i in range(120)]
+    parts = data.split_by_style(data.read_reports(write(rows)), seed=42)
+    assert [sorted({r.style for r in p}) for p in parts] == [["s0", "s2", "s3", "s5"], ["s1"], ["s4"]]
+    grown = rows + [{"id": f"r{i:03d}", "text": "x", "labels": {}, "style": "s6", "split": "train"}
+                    for i in range(120, 140)]
+    again = data.split_by_style(data.read_reports(write(grown)), seed=42)
+    assert [[r.id for r in p] for p in again[1:]] == [[r.id for r in p] for p in parts[1:]]
+    unsplit = [{k: v for k, v in r.items() if k != "split"} for r in grown]  # without "split": a seeded draw
+    drawn = data.split_by_style(data.read_reports(write(unsplit)), seed=42)
+    assert [{r.style for r in p} for p in drawn[1:]] != [{"s1"}, {"s4"}]
+    with pytest.raises(ValueError, match=r"style 's1' is in both 'val' and 'test' \(line 8, id r007\)"):
+        data.split_by_style(data.read_reports(write(rows[:7] + [dict(rows[7], split="test")] + rows[8:])))
+    with pytest.raises(ValueError, match="no style is marked 'test'"):
+        data.split_by_style(data.read_reports(write([dict(r, split=r["split"].replace("test", "train"))
+                                                     for r in rows])))
+    with pytest.raises(data.DataError, match=r"r.jsonl:3: split: expected one of train, val, test or null, got 'dev'"):
+        data.read_reports(write(rows[:2] + [dict(rows[2], split="dev")]))
+
+
+def test_example_corpus_holds_out_the_seeded_draw_of_its_first_fifteen_styles():
+    """examples/reports.jsonl names its splits (make_examples.HELD_OUT); they are the styles the seeded draw holds
+    out of the fifteen styles written first, so a style added later (styles_d.py) goes to training."""
+    reports = data.read_reports(ROOT / "examples" / "reports.jsonl")
+    named = [{r.style for r in p} for p in data.split_by_style(reports, seed=42)]
+    first = [dataclasses.replace(r, split=None) for r in reports if not r.style.startswith("d_")]
+    drawn = [{r.style for r in p} for p in data.split_by_style(first, seed=42)]
+    assert named[1:] == drawn[1:] and named[0] == drawn[0] | {"d_synoptic_network"}
