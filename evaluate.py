@@ -258,7 +258,7 @@ def score_file(run, path, out=None, skip_bad=False, drop_hints=False, batch=8, p
     if not reports:
         raise SystemExit(f"evaluate.py: --data {path}: no reports to score (empty file, or every line left out)")
     cfg, models, dtype, device = train_mtl.load_run(run)
-    tok = load_tokenizer(cfg["model"])
+    tok = load_tokenizer(cfg.model)
     records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, batch,
                                       data.TASKS if drop_hints else (), desc=os.path.basename(path))
     table = table_one(records, data.LABEL_SETS)

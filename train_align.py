@@ -56,6 +56,7 @@ The alignment paper does not say where it departs from this recipe; our defaults
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -594,6 +595,55 @@ def stage_settings(args, stage, tok):
     }
 
 
+@dataclasses.dataclass
+class AlignConfig:
+    """The settings of a train_align.py run: one field per flag of build_parser, read as args.lr. The defaults are
+    build_parser's (--help shows them); the per-stage flags stay text, one value or three (per_stage)."""
+    data: str | None
+    skip_bad: bool
+    stages: str | None
+    out: str
+    model: str | None
+    precision: str
+    quant: str
+    device: str
+    seed: int
+    # optimisation
+    steps: str
+    batch_size: str
+    lr: str
+    max_length: str
+    warmup: str
+    weight_decay: float
+    max_grad_norm: float
+    save_every: int
+    # LoRA and objectives
+    lora_r: int
+    lora_alpha: float
+    lora_dropout: float
+    lora_targets: str
+    lora_layers: int | None
+    mask_token: str
+    mask_prob: float
+    simcse_dropout: float
+    simcse_temperature: float
+    supervised_temperature: float
+    hard_negatives: str
+    instruction: str
+    # split
+    holdout: float
+    validation: float
+    # embedding
+    embed: str | None
+    field: str
+    embed_stages: str
+    emb_dir: str | None
+    embed_max_length: int
+    eval_batch: int
+    embed_limit: int
+    embed_part: str
+
+
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -758,7 +808,7 @@ def setup(args):
 
 def main(argv=None):
     """Returns 0, or 2 after printing the problems (bad flags, data, model or run directory) to stderr."""
-    args = build_parser().parse_args(argv)
+    args = AlignConfig(**vars(build_parser().parse_args(argv)))
     try:
         stages, base, tok, pairs, plan = setup(args)
         print(f"train_align.py: {compute_dtype(args)[1]}; base weights "

@@ -49,78 +49,143 @@ PROBE_ITERS = 100              # L-BFGS iterations of that fit
 PROBE_REPORTS = 512            # training reports the probe and the z statistics read (a seeded sample)
 
 # -----------------------------------------------------------------------------
-# command line: the paper's hyperparameters are the defaults
+# settings: the paper's hyperparameters are the defaults
+
+RUN_FACTS = ("device", "compute_dtype", "base_weights", "n_train", "n_val", "n_test", "tasks", "styles")
+BEFORE_FLAG = {"head_init": "zero", "not_stated": "ignore", "split": "random"}  # what runs did before these flags
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A training run's settings, one field per flag of train_parser: names, types and defaults in one place, read
+    as cfg.lr. A run's config.json holds these fields, then RUN_FACTS; from_dict reads it back."""
+    data: str
+    skip_bad: bool = False
+    model: str | None = None             # None: the SmolLM2-135M demo model
+    quant: str = "auto"
+    out: str = "runs/mtl"
+    resume: bool = False
+    # adaptation (paper: LoRA r 16, alpha 16, dropout 0.05 on W_q, W_k, W_v, W_o)
+    adapter: str = "lora"
+    virtual_tokens: int = 32
+    r: int = 16
+    alpha: float = 16
+    dropout: float = 0.05
+    targets: str = "q_proj,k_proj,v_proj,o_proj"
+    layers: int | None = None            # None: every block
+    lora_layers: int | None = None
+    single_task: bool = False
+    slicing: str = "window"
+    pool: str = "field"
+    head_init: str = "probe"
+    weighted: str = "HER2"
+    not_stated: str = "class"
+    hint_dropout: float = 0.0
+    split: str = "auto"
+    # optimisation (paper: AdamW, lr 1e-4, cosine, 3% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
+    lr: float = 1e-4
+    head_lr: float | None = None         # None: lr
+    warmup: float = 0.03
+    weight_decay: float = 0.01
+    micro_batch: int = 2
+    accum: int = 8
+    max_length: int = 512
+    epochs: int = 3
+    patience: int = 1
+    seed: int = 42
+    precision: str = "auto"
+    # budgets (None: everything)
+    max_train: int | None = None
+    max_val: int | None = None
+    eval_batch: int = 8
+    augment: float = 0.0
+    save_every: int = 1
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, saved, path):
+        """The settings of a run's config.json, `saved` as read from `path`. A setting the run predates takes the
+        behaviour of its time (BEFORE_FLAG) or its default; an unknown key is a RunError naming the file and key."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(saved, dict) or "data" not in saved:
+            raise RunError(f"{path}: not the settings of a train_mtl.py run (a JSON object with 'data', 'model', ...)")
+        unknown = [k for k in saved if k not in names and k not in RUN_FACTS]
+        if unknown:
+            raise RunError(f"{path}: unknown setting(s) {', '.join(map(repr, unknown))}, not a flag of train_mtl.py")
+        return cls(**{**BEFORE_FLAG, **{k: v for k, v in saved.items() if k in names}})
+
+# -----------------------------------------------------------------------------
+# command line
 
 def train_parser():
-    p = argparse.ArgumentParser(description="Train the multi-task (Q)LoRA report classifier (MTL paper).")
+    p = argparse.ArgumentParser(description="Train the multi-task (Q)LoRA report classifier (MTL paper).",
+                                argument_default=argparse.SUPPRESS)  # the defaults are TrainConfig's
     p.add_argument("--data", required=True, help="reports.jsonl: {id, text, labels: {T, N, M, grade, ER, PR, HER2}}")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines of --data (listed), do not stop")
-    p.add_argument("--model", default=None, help="HF-layout Llama dir (default: the SmolLM2-135M demo model)")
-    p.add_argument("--quant", choices=["auto", "nf4", "bf16", "fp32"], default="auto",
+    p.add_argument("--model", help="HF-layout Llama dir (default: the SmolLM2-135M demo model)")
+    p.add_argument("--quant", choices=["auto", "nf4", "bf16", "fp32"],
                    help="frozen base weights: 4-bit NF4 (QLoRA, paper), bf16 or fp32; auto: NF4 on a GPU (the "
                         "paper), on a CPU the compute dtype of --precision")
-    p.add_argument("--out", default="runs/mtl", help="output directory")
+    p.add_argument("--out", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    # adaptation (paper: LoRA r 16, alpha 16, dropout 0.05 on W_q, W_k, W_v, W_o)
-    p.add_argument("--adapter", choices=["lora", "ia3", "prefix", "frozen"], default="lora",
+    # adaptation
+    p.add_argument("--adapter", choices=["lora", "ia3", "prefix", "frozen"],
                    help="lora; ia3: (IA)^3 vectors on k, v, down; prefix: prefix tuning, --virtual-tokens learned keys "
                         "and values in every block; frozen: heads only (Table II's 'Frozen (Head)')")
-    p.add_argument("--virtual-tokens", type=int, default=32, help="prefix tuning's L_p (paper: 32)")
-    p.add_argument("--lora-r", "--r", dest="r", type=int, default=16, help="LoRA rank r")
-    p.add_argument("--lora-alpha", "--alpha", dest="alpha", type=float, default=16, help="LoRA scale alpha / r")
-    p.add_argument("--lora-dropout", "--dropout", dest="dropout", type=float, default=0.05,
-                   help="dropout on the LoRA input")
-    p.add_argument("--lora-targets", "--targets", dest="targets", default="q_proj,k_proj,v_proj,o_proj",
-                   help="projections that get a LoRA")
-    p.add_argument("--layers", type=int, default=None,
+    p.add_argument("--virtual-tokens", type=int, help="prefix tuning's L_p (paper: 32)")
+    p.add_argument("--lora-r", "--r", dest="r", type=int, help="LoRA rank r")
+    p.add_argument("--lora-alpha", "--alpha", dest="alpha", type=float, help="LoRA scale alpha / r")
+    p.add_argument("--lora-dropout", "--dropout", dest="dropout", type=float, help="dropout on the LoRA input")
+    p.add_argument("--lora-targets", "--targets", dest="targets", help="projections that get a LoRA")
+    p.add_argument("--layers", type=int,
                    help="use the first N decoder blocks only (default: all). The heads then read an intermediate "
                         "layer, which on the demo model classifies better than the last and costs N/L of the time")
-    p.add_argument("--lora-layers", type=int, default=None,
+    p.add_argument("--lora-layers", type=int,
                    help="LoRA in the last N blocks only (PEFT's layers_to_transform; default: all). The frozen "
                         "blocks below need no backward pass, a budget knob for small machines")
     p.add_argument("--single-task", action="store_true", help="one adapter + head per task (Table III's STL)")
-    p.add_argument("--slicing", choices=["window", "full", "random"], default="window", help="input mode (Table IV)")
-    p.add_argument("--pool", choices=["field", "last", "mean"], default="field",
+    p.add_argument("--slicing", choices=["window", "full", "random"], help="input mode (Table IV)")
+    p.add_argument("--pool", choices=["field", "last", "mean"],
                    help="what each head reads: field = the mean over its task's own Hints line; last = the last "
                         "token (the paper's terminal hidden state, shared by all heads); mean = all tokens")
-    p.add_argument("--head-init", choices=["probe", "zero"], default="probe",
+    p.add_argument("--head-init", choices=["probe", "zero"],
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
-    p.add_argument("--weighted", default="HER2",
+    p.add_argument("--weighted",
                    help="tasks with balanced class weights w_c = S/(C s_c), comma-separated, 'all' or 'none'")
-    p.add_argument("--not-stated", choices=["class", "ignore"], default="class",
+    p.add_argument("--not-stated", choices=["class", "ignore"],
                    help="class: every head has a 'not stated' class learned from the null labels; ignore: null "
                         "labels carry no loss (the paper)")
-    p.add_argument("--hint-dropout", type=float, default=0.0,
+    p.add_argument("--hint-dropout", type=float,
                    help="probability that a training report's hint line of a task reads 'withheld', so that the heads "
                         "learn to read the Report block too (0 = the paper)")
-    p.add_argument("--split", choices=["auto", "style", "random"], default="auto",
+    p.add_argument("--split", choices=["auto", "style", "random"],
                    help="style: whole styles held out for validation and test (needs a 'style' per record); "
                         "random: stratified 80/10/10 (the paper); auto: style when the data has styles")
-    # optimisation (paper: AdamW, lr 1e-4, cosine, 3%% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--head-lr", type=float, default=None, help="learning rate of the heads (default: --lr)")
-    p.add_argument("--warmup", type=float, default=0.03,
+    # optimisation
+    p.add_argument("--lr", type=float)
+    p.add_argument("--head-lr", type=float, help="learning rate of the heads (default: --lr)")
+    p.add_argument("--warmup", type=float,
                    help="linear warm-up: a fraction of the optimizer steps (< 1) or a number of steps (>= 1)")
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--micro-batch", type=int, default=2)
-    p.add_argument("--accum", type=int, default=8, help="gradient accumulation steps")
-    p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--patience", type=int, default=1, help="early stopping: epochs without a lower validation loss")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--micro-batch", type=int)
+    p.add_argument("--accum", type=int, help="gradient accumulation steps")
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a lower validation loss")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
                    help="compute dtype; auto: bf16 autocast (paper) where the hardware computes bf16 natively, "
                         "else fp32 (llama.choose_precision)")
-    # budgets (defaults: everything)
-    p.add_argument("--max-train", type=int, default=None, help="train on at most N reports of the train split")
-    p.add_argument("--max-val", type=int, default=None, help="validate on at most N reports")
-    p.add_argument("--eval-batch", type=int, default=8)
-    p.add_argument("--augment", type=float, default=0.0,
+    # budgets
+    p.add_argument("--max-train", type=int, help="train on at most N reports of the train split")
+    p.add_argument("--max-val", type=int, help="validate on at most N reports")
+    p.add_argument("--eval-batch", type=int)
+    p.add_argument("--augment", type=float,
                    help="probability of presenting a training report as text arrives from elsewhere (data.arrive: "
                         "one line from a PDF, OCR confusions in the evidence too, other headers, capitals, an "
                         "addendum); 0 = the paper's plain training")
-    p.add_argument("--save-every", type=int, default=1, help="checkpoint every N optimizer steps")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--save-every", type=int, help="checkpoint every N optimizer steps")
+    p.add_argument("--threads", type=int,
                    help="CPU threads (default: all cores; 1 is faster when other jobs share the cores)")
     return p
 
@@ -139,7 +204,7 @@ def predict_parser():
 
 def weighted_tasks(cfg):
     """The tasks of --weighted: a comma-separated list, 'all' or 'none'."""
-    return {"none": [], "all": list(data.TASKS)}.get(cfg["weighted"], cfg["weighted"].split(","))
+    return {"none": [], "all": list(data.TASKS)}.get(cfg.weighted, cfg.weighted.split(","))
 
 
 def positive_int(text):
@@ -158,13 +223,13 @@ def encode(report, cfg, tok, text=None, drop_hints=()):
     whose hint line reads as if the rules had found nothing."""
     if text is not None:
         report = dataclasses.replace(report, text=text, site=None)
-    return data.encode_report(report, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"],
+    return data.encode_report(report, tok, cfg.max_length, cfg.slicing, seed=cfg.seed,
                               drop_hints=drop_hints)[:2]
 
 
 def encode_all(reports, cfg, tok, drop_hints=()):
     """[(ids, spans)] of many reports; data.encode_reports prints how many had to be cut."""
-    return data.encode_reports(reports, tok, cfg["max_length"], cfg["slicing"], seed=cfg["seed"],
+    return data.encode_reports(reports, tok, cfg.max_length, cfg.slicing, seed=cfg.seed,
                                drop_hints=drop_hints)[0]
 
 
@@ -234,8 +299,8 @@ class Classifier(nn.Module):
 
 def precision_plan(cfg, device):
     """(compute dtype, base weight format, a line that says so and why) from --precision and --quant."""
-    dtype, why = choose_precision(cfg["precision"], device)
-    quant = cfg["quant"]
+    dtype, why = choose_precision(cfg.precision, device)
+    quant = cfg.quant
     if quant == "auto":
         quant = "nf4" if device == "cuda" else "bf16" if dtype == torch.bfloat16 else "fp32"
     return dtype, quant, f"{why}; base weights {quant}"
@@ -245,21 +310,21 @@ def build_classifier(cfg, label_sets, device):
     """Load the frozen base (NF4 / bf16 / fp32), add LoRA, (IA)^3 or a prefix unless --adapter frozen, add heads."""
     dtype, quant, _ = precision_plan(cfg, device)
     weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[quant]
-    llama = load_model(cfg["model"], dtype=weights, quant="nf4" if quant == "nf4" else None, device=device)
+    llama = load_model(cfg.model, dtype=weights, quant="nf4" if quant == "nf4" else None, device=device)
     llama.requires_grad_(False)
-    if cfg.get("layers"):
-        if not 1 <= cfg["layers"] <= len(llama.layers):
-            raise ValueError(f"--layers {cfg['layers']}: the model has {len(llama.layers)} blocks")
-        del llama.layers[cfg["layers"]:]  # the final norm now follows block N
-    n = cfg.get("lora_layers") or len(llama.layers)
-    if cfg["adapter"] == "lora":
-        inject_lora(llama.layers[len(llama.layers) - n:], targets=tuple(cfg["targets"].split(",")), r=cfg["r"],
-                    alpha=cfg["alpha"], dropout=cfg["dropout"])
-    elif cfg["adapter"] == "ia3":
+    if cfg.layers:
+        if not 1 <= cfg.layers <= len(llama.layers):
+            raise ValueError(f"--layers {cfg.layers}: the model has {len(llama.layers)} blocks")
+        del llama.layers[cfg.layers:]  # the final norm now follows block N
+    n = cfg.lora_layers or len(llama.layers)
+    if cfg.adapter == "lora":
+        inject_lora(llama.layers[len(llama.layers) - n:], targets=tuple(cfg.targets.split(",")), r=cfg.r,
+                    alpha=cfg.alpha, dropout=cfg.dropout)
+    elif cfg.adapter == "ia3":
         inject_ia3(llama.layers[len(llama.layers) - n:])
-    elif cfg["adapter"] == "prefix":
-        inject_prefix(llama, cfg.get("virtual_tokens", 32))
-    return Classifier(llama, label_sets, cfg["pool"]).to(device), dtype
+    elif cfg.adapter == "prefix":
+        inject_prefix(llama, cfg.virtual_tokens)
+    return Classifier(llama, label_sets, cfg.pool).to(device), dtype
 
 
 def trainable_state(model):
@@ -272,13 +337,13 @@ def make_optimizer(model, cfg, device):
     """Paged 8-bit AdamW (bitsandbytes) on CUDA as in the paper, torch AdamW on CPU."""
     enc = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")]
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")]
-    groups = [{"params": head, "lr": cfg["head_lr"] or cfg["lr"]}]
+    groups = [{"params": head, "lr": cfg.head_lr or cfg.lr}]
     if enc:
-        groups.insert(0, {"params": enc, "lr": cfg["lr"]})
+        groups.insert(0, {"params": enc, "lr": cfg.lr})
     if device == "cuda":
         import bitsandbytes as bnb
-        return bnb.optim.PagedAdamW8bit(groups, weight_decay=cfg["weight_decay"])
-    return torch.optim.AdamW(groups, weight_decay=cfg["weight_decay"])
+        return bnb.optim.PagedAdamW8bit(groups, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
 def cosine_with_warmup(optimizer, total_steps, warmup):
@@ -307,42 +372,42 @@ class SetupError(Exception):
 def check_inputs(cfg):
     """Read the reports and locate the model; collect every problem instead of stopping at the first."""
     problems, reports, model_dir = [], None, None
-    if not os.path.isfile(cfg["data"]):
-        what = "a directory, not a file" if os.path.isdir(cfg["data"]) else "no such file"
-        problems.append(f"--data {cfg['data']}: {what}")
+    if not os.path.isfile(cfg.data):
+        what = "a directory, not a file" if os.path.isdir(cfg.data) else "no such file"
+        problems.append(f"--data {cfg.data}: {what}")
     else:
         try:
-            reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
+            reports = data.read_reports(cfg.data, skip_bad=cfg.skip_bad)
         except Exception as e:  # data.DataError lists every bad line
-            problems.append(f"--data {cfg['data']}: {e}")
+            problems.append(f"--data {cfg.data}: {e}")
     if reports is not None:
         if len(reports) < 10:
-            problems.append(f"--data {cfg['data']}: {len(reports)} reports; the 80/10/10 split needs at least 10")
+            problems.append(f"--data {cfg.data}: {len(reports)} reports; the 80/10/10 split needs at least 10")
         for task in data.TASKS:
             if not any(r.labels.get(task) is not None for r in reports):
-                problems.append(f"--data {cfg['data']}: no report has a label for task {task!r}")
+                problems.append(f"--data {cfg.data}: no report has a label for task {task!r}")
     try:
-        model_dir = resolve_model(cfg["model"])
+        model_dir = resolve_model(cfg.model)
         from llama import LlamaConfig
         LlamaConfig.from_json(os.path.join(model_dir, "config.json"))
         load_tokenizer(model_dir)
     except Exception as e:
-        problems.append(f"--model {cfg['model'] or '(demo model)'}: {e}")
-    if cfg["micro_batch"] < 1 or cfg["accum"] < 1 or cfg["epochs"] < 1 or cfg["max_length"] < 16:
+        problems.append(f"--model {cfg.model or '(demo model)'}: {e}")
+    if cfg.micro_batch < 1 or cfg.accum < 1 or cfg.epochs < 1 or cfg.max_length < 16:
         problems.append("--micro-batch, --accum, --epochs must be >= 1 and --max-length >= 16")
-    if not 0 <= cfg["dropout"] < 1:
-        problems.append(f"--lora-dropout must be in [0, 1), got {cfg['dropout']}")
-    for flag, name in (("lr", "lr"), ("head_lr", "head-lr"), ("alpha", "lora-alpha")):
-        if cfg.get(flag) is not None and not cfg[flag] > 0:
-            problems.append(f"--{name} must be > 0, got {cfg[flag]}")
-    if cfg["weight_decay"] < 0 or cfg["warmup"] < 0 or (cfg["warmup"] >= 1 and cfg["warmup"] != int(cfg["warmup"])):
+    if not 0 <= cfg.dropout < 1:
+        problems.append(f"--lora-dropout must be in [0, 1), got {cfg.dropout}")
+    for value, name in ((cfg.lr, "lr"), (cfg.head_lr, "head-lr"), (cfg.alpha, "lora-alpha")):
+        if value is not None and not value > 0:
+            problems.append(f"--{name} must be > 0, got {value}")
+    if cfg.weight_decay < 0 or cfg.warmup < 0 or (cfg.warmup >= 1 and cfg.warmup != int(cfg.warmup)):
         problems.append(f"--weight-decay must be >= 0 and --warmup a fraction in [0, 1) or a whole number of steps, "
-                        f"got {cfg['weight_decay']} and {cfg['warmup']}")
-    for flag, name in (("r", "lora-r"), ("save_every", "save-every"), ("eval_batch", "eval-batch"),
-                       ("virtual_tokens", "virtual-tokens")):
-        if cfg[flag] < 1:
-            problems.append(f"--{name} must be >= 1, got {cfg[flag]}")
-    unknown = sorted(set(cfg["targets"].split(",")) - {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                        f"got {cfg.weight_decay} and {cfg.warmup}")
+    for value, name in ((cfg.r, "lora-r"), (cfg.save_every, "save-every"), (cfg.eval_batch, "eval-batch"),
+                        (cfg.virtual_tokens, "virtual-tokens")):
+        if value < 1:
+            problems.append(f"--{name} must be >= 1, got {value}")
+    unknown = sorted(set(cfg.targets.split(",")) - {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                        "up_proj", "down_proj"})
     if unknown:
         problems.append(f"--lora-targets: unknown projection(s) {unknown}")
@@ -350,17 +415,17 @@ def check_inputs(cfg):
     if set(weighted) - set(data.TASKS):
         problems.append(f"--weighted: unknown task(s) {sorted(set(weighted) - set(data.TASKS))}; tasks are "
                         f"{', '.join(data.TASKS)}, 'all' or 'none'")
-    if cfg["adapter"] == "prefix" and cfg.get("lora_layers"):
+    if cfg.adapter == "prefix" and cfg.lora_layers:
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
-    if not 0 <= cfg.get("hint_dropout", 0) <= 1:
-        problems.append(f"--hint-dropout must be in [0, 1], got {cfg['hint_dropout']}")
-    if reports is not None and cfg.get("split") == "style":
+    if not 0 <= cfg.hint_dropout <= 1:
+        problems.append(f"--hint-dropout must be in [0, 1], got {cfg.hint_dropout}")
+    if reports is not None and cfg.split == "style":
         unstyled = [r.line for r in reports if r.style is None]
         if unstyled:
-            problems.append(f"--split style: {len(unstyled)} record(s) of {cfg['data']} have no 'style' "
+            problems.append(f"--split style: {len(unstyled)} record(s) of {cfg.data} have no 'style' "
                             f"(first on line {unstyled[0]}); use --split random")
         elif len({r.style for r in reports}) < 3:
-            problems.append(f"--split style: {cfg['data']} has {len({r.style for r in reports})} style(s), "
+            problems.append(f"--split style: {cfg.data} has {len({r.style for r in reports})} style(s), "
                             f"at least 3 are needed (train, validation, test)")
     if problems:
         raise SetupError("cannot start training:\n  - " + "\n  - ".join(problems))
@@ -408,12 +473,12 @@ def init_heads(model, encoded, labels, weights, cfg, pad_id, dtype, device):
     --head-init probe, heads fitted to the frozen model's z (linear probing, then fine-tuning: Kumar et al., ICLR
     2022). The adapter's first gradients then come from heads that already read the features, not from zero heads."""
     if len(encoded) > PROBE_REPORTS:  # the frozen features of a sample: a linear probe needs no more
-        keep = sorted(random.Random(cfg["seed"]).sample(range(len(encoded)), PROBE_REPORTS))
+        keep = sorted(random.Random(cfg.seed).sample(range(len(encoded)), PROBE_REPORTS))
         encoded, labels = [encoded[i] for i in keep], {t: y[keep] for t, y in labels.items()}
-    z = pooled_features(model, encoded, pad_id, cfg["eval_batch"], dtype, device, desc="frozen features")
+    z = pooled_features(model, encoded, pad_id, cfg.eval_batch, dtype, device, desc="frozen features")
     model.z_mean.copy_(z.mean(0).to(device))
     model.z_std.copy_(z.std(0).clamp(min=1e-3).to(device) if len(z) > 1 else torch.ones_like(z[0]))
-    if cfg["head_init"] != "probe":
+    if cfg.head_init != "probe":
         return
     z = ((z.to(device) - model.z_mean) / model.z_std)
     heads = model.heads
@@ -473,7 +538,7 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
     resume_or_init(run, cfg, tok, device)
     bar = tqdm(total=run.total_steps, initial=run.state["step"], desc=os.path.basename(out.rstrip("/")) or "train",
                unit="step", dynamic_ncols=True, file=sys.stderr)
-    while not run.state["done"] and run.state["epoch"] < cfg["epochs"]:
+    while not run.state["done"] and run.state["epoch"] < cfg.epochs:
         train_epoch(run, cfg, tok, device, bar)
         end_epoch(run, cfg, tok, device)
     bar.close()
@@ -485,22 +550,22 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
 
 def build_run(cfg, out, train, val, label_sets, tok, device):
     """The classifier, the class weights, every prompt encoded once, the optimizer and schedule, a fresh state."""
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.seed)
     try:
         model, dtype = build_classifier(cfg, label_sets, device)
     except (ValueError, OSError, KeyError) as e:  # e.g. a checkpoint whose tensors do not match config.json
-        raise SetupError(f"cannot start training:\n  - --model {cfg['model']}: {e}") from None
+        raise SetupError(f"cannot start training:\n  - --model {cfg.model}: {e}") from None
     weighted = [t for t in weighted_tasks(cfg) if t in label_sets]
     y_train, y_val = data.label_tensors(train, label_sets), data.label_tensors(val, label_sets)
     weights = {t: balanced_class_weights(y_train[t].tolist(), len(label_sets[t])) for t in weighted}
     try:  # every prompt once, up front: a --max-length too short for the fixed blocks stops here
         train_seqs, val_seqs = encode_all(train, cfg, tok), encode_all(val, cfg, tok)
     except ValueError as e:
-        raise SetupError(f"cannot start training:\n  - --max-length {cfg['max_length']}: {e}") from None
-    steps_per_epoch = math.ceil(math.ceil(len(train) / cfg["micro_batch"]) / cfg["accum"])
-    total_steps = steps_per_epoch * cfg["epochs"]
+        raise SetupError(f"cannot start training:\n  - --max-length {cfg.max_length}: {e}") from None
+    steps_per_epoch = math.ceil(math.ceil(len(train) / cfg.micro_batch) / cfg.accum)
+    total_steps = steps_per_epoch * cfg.epochs
     optimizer = make_optimizer(model, cfg, device)
-    scheduler = cosine_with_warmup(optimizer, total_steps, cfg["warmup"])
+    scheduler = cosine_with_warmup(optimizer, total_steps, cfg.warmup)
     state = {"step": 0, "epoch": 0, "best_val": float("inf"), "bad_epochs": 0, "history": [], "log": [],
              "train_seconds": 0.0, "done": False}
     return Run(out, model, dtype, label_sets, train, train_seqs, y_train, val_seqs, y_val, weights, optimizer,
@@ -510,7 +575,7 @@ def build_run(cfg, out, train, val, label_sets, tok, device):
 def resume_or_init(run, cfg, tok, device):
     """--resume with a checkpoint: trainables, optimizer, scheduler, RNG and position as saved (the run continues
     exactly). Otherwise the z statistics and heads from the frozen model (init_heads)."""
-    if not (cfg["resume"] and os.path.exists(run.checkpoint)):
+    if not (cfg.resume and os.path.exists(run.checkpoint)):
         init_heads(run.model, run.train_seqs, run.y_train, run.weights, cfg, tok.pad_id, run.dtype, device)
         return
     try:
@@ -540,12 +605,12 @@ def train_epoch(run, cfg, tok, device, bar):
     """The optimizer steps of the current epoch still to do (all of them, or the rest after a resume)."""
     state, epoch = run.state, run.state["epoch"]
     # the data order of an epoch depends only on (seed, epoch): a resumed run sees the same batches
-    g = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     order = torch.randperm(len(run.train), generator=g).tolist()
-    micro = [order[i:i + cfg["micro_batch"]] for i in range(0, len(order), cfg["micro_batch"])]
+    micro = [order[i:i + cfg.micro_batch] for i in range(0, len(order), cfg.micro_batch)]
     for s in range(state["step"] - epoch * run.steps_per_epoch, run.steps_per_epoch):
         t0 = time.time()
-        step_loss, tokens = optimizer_step(run, cfg, tok, device, micro[s * cfg["accum"]:(s + 1) * cfg["accum"]])
+        step_loss, tokens = optimizer_step(run, cfg, tok, device, micro[s * cfg.accum:(s + 1) * cfg.accum])
         dt = time.time() - t0
         state["step"] += 1
         state["train_seconds"] += dt
@@ -554,7 +619,7 @@ def train_epoch(run, cfg, tok, device, bar):
                              "tokens": tokens})
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
-        if state["step"] % cfg["save_every"] == 0 or s == run.steps_per_epoch - 1:
+        if state["step"] % cfg.save_every == 0 or s == run.steps_per_epoch - 1:
             save_checkpoint(run)
 
 
@@ -567,7 +632,7 @@ def optimizer_step(run, cfg, tok, device, group):
     tokens, step_loss = 0, 0.0
     try:
         for k, idx in enumerate(group):
-            ids, mask, spans = collate(training_inputs(run, cfg, tok, idx), list(run.label_sets), cfg["pool"],
+            ids, mask, spans = collate(training_inputs(run, cfg, tok, idx), list(run.label_sets), cfg.pool,
                                        tok.pad_id)
             y = {t: v[idx] for t, v in run.y_train.items()}
             with torch.autocast(device, dtype=run.dtype, enabled=run.dtype != torch.float32):
@@ -604,11 +669,11 @@ def training_inputs(run, cfg, tok, idx):
     --hint-dropout picks them. A per-report RNG: the same augmentation and hint dropout after a resume."""
     seqs = []
     for i in idx:
-        rng = random.Random(f"{cfg['seed']}-{run.state['epoch']}-{i}")
+        rng = random.Random(f"{cfg.seed}-{run.state['epoch']}-{i}")
         text = None
-        if rng.random() < cfg["augment"]:  # a multi-specimen record: its own site's block
+        if rng.random() < cfg.augment:  # a multi-specimen record: its own site's block
             text = augment_text(data.site_text(run.train[i].text, run.train[i].site), rng)
-        drop = [t for t in run.label_sets if rng.random() < cfg.get("hint_dropout", 0.0)]
+        drop = [t for t in run.label_sets if rng.random() < cfg.hint_dropout]
         seqs.append(encode(run.train[i], cfg, tok, text, drop) if text or drop else run.train_seqs[i])
     return seqs
 
@@ -617,7 +682,7 @@ def end_epoch(run, cfg, tok, device):
     """Validation loss, the per-epoch record, early stopping, the best trainables kept; then a checkpoint."""
     from tqdm import tqdm
     state, epoch = run.state, run.state["epoch"]
-    vloss, vf1 = validate(run.model, run.val_seqs, run.y_val, run.weights, tok.pad_id, cfg["eval_batch"], run.dtype,
+    vloss, vf1 = validate(run.model, run.val_seqs, run.y_val, run.weights, tok.pad_id, cfg.eval_batch, run.dtype,
                           device)
     epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
     state["history"].append({"epoch": epoch + 1, "train_loss": sum(e["loss"] for e in epoch_log) / len(epoch_log),
@@ -631,12 +696,12 @@ def end_epoch(run, cfg, tok, device):
         atomic_write(os.path.join(run.out, BEST), lambda f: torch.save(best, f))
     else:
         state["bad_epochs"] += 1
-        if state["bad_epochs"] >= cfg["patience"]:
-            tqdm.write(f"early stopping: validation loss has not improved for {cfg['patience']} epoch(s)",
+        if state["bad_epochs"] >= cfg.patience:
+            tqdm.write(f"early stopping: validation loss has not improved for {cfg.patience} epoch(s)",
                        file=sys.stderr)
             state["done"] = True
     state["epoch"] = epoch + 1
-    if state["done"] or state["epoch"] == cfg["epochs"]:
+    if state["done"] or state["epoch"] == cfg.epochs:
         state["step"] = run.total_steps if state["done"] else state["step"]
     write_json(state["history"], os.path.join(run.out, "epochs.json"))
     save_checkpoint(run)
@@ -648,7 +713,7 @@ def export(run, cfg):
     from safetensors.torch import save_file
     model, out = run.model, run.out
     model.load_state_dict(torch.load(os.path.join(out, BEST), weights_only=True), strict=False)
-    save_any(cfg["adapter"], model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg["model"])
+    save_any(cfg.adapter, model.llama, os.path.join(out, "adapter"), base_model_name_or_path=cfg.model)
     head_state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("llama.")}
     save_file(head_state, os.path.join(out, "heads.safetensors"))  # heads.<task>.weight/bias, z_mean, z_std
     write_json(run.label_sets, os.path.join(out, "label_maps.json"))
@@ -682,28 +747,27 @@ def score_reports(models, reports, cfg, tok, dtype, device, batch, drop_hints=()
 def split_reports(reports, cfg):
     """(train, val, test) as --split says: whole styles held out (auto, when every record names one of 3+
     styles), or the paper's stratified 80/10/10."""
-    how = cfg.get("split", "random")
+    how = cfg.split
     if how == "auto":
         styles = {r.style for r in reports}
         how = "style" if None not in styles and len(styles) >= 3 else "random"
     if how == "style":
-        return data.split_by_style(reports, seed=cfg["seed"])
-    return data.stratified_split(reports, seed=cfg["seed"])
+        return data.split_by_style(reports, seed=cfg.seed)
+    return data.stratified_split(reports, seed=cfg.seed)
 
 
 def train_main(argv):
-    args = train_parser().parse_args(argv)
-    cfg = vars(args)
+    cfg = TrainConfig(**vars(train_parser().parse_args(argv)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     t_start = time.time()
     try:
-        reports, cfg["model"] = check_inputs(cfg)
+        reports, cfg.model = check_inputs(cfg)
     except SetupError as e:
         print(f"train_mtl.py: {e}", file=sys.stderr)
         return 2
-    out = cfg["out"]
+    out = cfg.out
     if os.path.exists(out) and not os.path.isdir(out):
         print(f"train_mtl.py: --out {out} is a file, not a directory", file=sys.stderr)
         return 2
@@ -712,13 +776,14 @@ def train_main(argv):
     # a run exists once anything beyond config.json is saved; a config.json alone is a setup that stopped before
     # the first step (e.g. --max-length too short), and is simply written again
     started = os.path.exists(cfg_path) and bool(set(os.listdir(out)) - {"config.json"})
-    if cfg["resume"] and started:
+    if cfg.resume and started:
         try:
             saved = read_json(cfg_path, "cannot check that --resume continues the same run")
         except RunError as e:
             print(f"train_mtl.py: {e}", file=sys.stderr)
             return 2
-        changed = [f"--{k.replace('_', '-')}: {saved.get(k)!r} in the run, {v!r} now" for k, v in cfg.items()
+        changed = [f"--{k.replace('_', '-')}: {saved.get(k)!r} in the run, {v!r} now"
+                   for k, v in dataclasses.asdict(cfg).items()
                    if k not in ("resume", "threads", "out") and saved.get(k) != v]  # a run may be moved
         if changed:  # a resumed run must be the run it continues: refuse, and say what differs
             print(f"train_mtl.py: --resume with settings that differ from {cfg_path}; use the run's settings or "
@@ -730,22 +795,22 @@ def train_main(argv):
         return 2
 
     train, val, test = split_reports(reports, cfg)
-    if cfg["max_train"] is not None:
-        train = random.Random(cfg["seed"]).sample(train, min(cfg["max_train"], len(train)))
-    if cfg["max_val"] is not None:
-        val = val[:cfg["max_val"]]
-    random.seed(cfg["seed"])
-    tok = load_tokenizer(cfg["model"])
+    if cfg.max_train is not None:
+        train = random.Random(cfg.seed).sample(train, min(cfg.max_train, len(train)))
+    if cfg.max_val is not None:
+        val = val[:cfg.max_val]
+    random.seed(cfg.seed)
+    tok = load_tokenizer(cfg.model)
     dtype, quant, plan = precision_plan(cfg, device)
     print(f"train_mtl.py: {plan}", file=sys.stderr)
-    cfg.update(device=device, compute_dtype=str(dtype).removeprefix("torch."), base_weights=quant,
-               n_train=len(train), n_val=len(val), n_test=len(test), tasks=list(data.TASKS),
-               styles={part: sorted({r.style for r in recs if r.style})
-                       for part, recs in (("train", train), ("val", val), ("test", test))})
-    write_json({k: v for k, v in cfg.items()}, cfg_path)
+    split_styles = {part: sorted({r.style for r in recs if r.style})
+                    for part, recs in (("train", train), ("val", val), ("test", test))}
+    write_json({**dataclasses.asdict(cfg), "device": device, "compute_dtype": str(dtype).removeprefix("torch."),
+                "base_weights": quant, "n_train": len(train), "n_val": len(val), "n_test": len(test),
+                "tasks": list(data.TASKS), "styles": split_styles}, cfg_path)  # the settings, then RUN_FACTS
 
-    task_groups = [[t] for t in data.TASKS] if cfg["single_task"] else [list(data.TASKS)]
-    head_sets = (data.head_label_sets() if cfg["not_stated"] == "class" else dict(data.LABEL_SETS))
+    task_groups = [[t] for t in data.TASKS] if cfg.single_task else [list(data.TASKS)]
+    head_sets = (data.head_label_sets() if cfg.not_stated == "class" else dict(data.LABEL_SETS))
     # the test split is read twice: as built, and with every hint line emptied (does the model read the report?);
     # the validation split once more with the final model, for design choices (never the test split)
     summaries, test_seqs = [], None
@@ -754,13 +819,13 @@ def train_main(argv):
     try:
         for tasks in task_groups:
             label_sets = {t: head_sets[t] for t in tasks}
-            sub = os.path.join(out, "single_task", tasks[0]) if cfg["single_task"] else out
+            sub = os.path.join(out, "single_task", tasks[0]) if cfg.single_task else out
             model, dtype, summary = train_one(cfg, sub, (train, val), label_sets, tok, device)
             test_seqs = test_seqs or {  # once, after train_one has checked --max-length
                 "test": encode_all(test, cfg, tok), "test, no hints": encode_all(test, cfg, tok, data.TASKS),
                 "validation": encode_all(val, cfg, tok)}
             for kind, seqs in test_seqs.items():
-                for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg["eval_batch"], dtype,
+                for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg.eval_batch, dtype,
                                                                device, desc=kind)):
                     rec.update(p)
             summaries.append(summary)
@@ -775,7 +840,7 @@ def train_main(argv):
         print("\ntrain_mtl.py: interrupted; the last finished optimizer step is saved, continue with "
               "the same command plus --resume", file=sys.stderr)
         return 130
-    if cfg["single_task"]:
+    if cfg.single_task:
         write_json(head_sets, os.path.join(out, "label_maps.json"))
 
     records = test_records(test, preds["test"], data.TASKS)
@@ -793,12 +858,12 @@ def train_main(argv):
                "peak_rss_mb": peak_rss_mb(), "best_val_loss": [s["best_val_loss"] for s in summaries],
                "test": table, "test_no_hints": no_hints, "test_by_style": styles, "val": val_table,
                "val_by_style": evaluate.style_table(val_records, data.LABEL_SETS),
-               "per_epoch": json.load(open(os.path.join(out if not cfg["single_task"] else
+               "per_epoch": json.load(open(os.path.join(out if not cfg.single_task else
                                                                         os.path.join(out, "single_task", "T"),
                                                                         "epochs.json")))}
     write_json(metrics, os.path.join(out, "metrics.json"))
-    held_out = cfg["styles"]["test"] and not set(cfg["styles"]["test"]) & set(cfg["styles"]["train"])
-    held = f"styles held out of training: {', '.join(cfg['styles']['test'])}" if held_out else "stratified split"
+    held_out = split_styles["test"] and not set(split_styles["test"]) & set(split_styles["train"])
+    held = f"styles held out of training: {', '.join(split_styles['test'])}" if held_out else "stratified split"
     text = evaluate.format_table_one(table, title=f"Table I: test split (S_test = {len(test)}; {held})")
     if styles:
         text += "\n\n" + evaluate.format_style_table(styles)
@@ -823,8 +888,8 @@ class RunError(Exception):
 def run_files(run, cfg, label_sets):
     """The files a finished run holds, written at the end of training (an interrupted run has none of them)."""
     from lora import CONFIG_NAME, WEIGHTS_NAME
-    subs = [os.path.join(run, "single_task", t) for t in label_sets] if cfg.get("single_task") else [run]
-    adapter = [CONFIG_NAME, WEIGHTS_NAME] if cfg.get("adapter", "lora") != "frozen" else []
+    subs = [os.path.join(run, "single_task", t) for t in label_sets] if cfg.single_task else [run]
+    adapter = [CONFIG_NAME, WEIGHTS_NAME] if cfg.adapter != "frozen" else []
     return [os.path.join(sub, name) for sub in subs
             for name in ["heads.safetensors"] + [os.path.join("adapter", a) for a in adapter]]
 
@@ -849,7 +914,8 @@ def load_run(run):
     if not os.path.isdir(run):
         raise RunError(f"{run}: {'not a directory' if os.path.exists(run) else 'no such directory'}; --run takes "
                        f"the --out directory of a train_mtl.py run")
-    cfg = read_json(os.path.join(run, "config.json"), f"{run} is not a train_mtl.py run")
+    cfg_path = os.path.join(run, "config.json")
+    cfg = TrainConfig.from_dict(read_json(cfg_path, f"{run} is not a train_mtl.py run"), cfg_path)
     started = [os.path.join(run, CHECKPOINT), os.path.join(run, "single_task", "T", CHECKPOINT)]  # T: the first task
     exported = [os.path.join(run, "label_maps.json"), os.path.join(run, "heads.safetensors")]
     if any(map(os.path.exists, started)) and not any(map(os.path.exists, exported)):
@@ -862,22 +928,21 @@ def load_run(run):
         raise RunError(f"{run}: incomplete run, missing {', '.join(missing)}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     subs = ([(os.path.join(run, "single_task", t), {t: label_sets[t]}) for t in label_sets]
-            if cfg.get("single_task") else [(run, label_sets)])
+            if cfg.single_task else [(run, label_sets)])
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     models = []
     for sub, sets in subs:
         # build without LoRA, then load the saved one; the precision is this machine's (a run from a GPU or a
         # bf16 CPU also predicts at full speed on an AVX2 CPU)
-        cfg_eval = dict(cfg, adapter="frozen", precision="fp32" if cfg.get("precision") == "fp32" else "auto",
-                        quant=cfg.get("quant") if cfg.get("quant") in ("nf4", "fp32") else "auto")
+        cfg_eval = dataclasses.replace(cfg, adapter="frozen", precision="fp32" if cfg.precision == "fp32" else "auto",
+                                       quant=cfg.quant if cfg.quant in ("nf4", "fp32") else "auto")
         try:
             model, dtype = build_classifier(cfg_eval, sets, device)
-        except (OSError, ValueError, KeyError) as e:  # the base model moved, or config.json lacks a field
-            raise RunError(f"{os.path.join(run, 'config.json')}: cannot rebuild the model ({type(e).__name__}: "
-                           f"{e})") from None
+        except (OSError, ValueError, KeyError) as e:  # the base model moved, or a setting does not fit it
+            raise RunError(f"{cfg_path}: cannot rebuild the model ({type(e).__name__}: {e})") from None
         try:
-            load_any(cfg["adapter"], model.llama, os.path.join(sub, "adapter"))
+            load_any(cfg.adapter, model.llama, os.path.join(sub, "adapter"))
             heads_path = os.path.join(sub, "heads.safetensors")
             missing, unexpected = model.load_state_dict(load_file(heads_path), strict=False)
         except (OSError, ValueError, KeyError, SafetensorError) as e:  # e.g. a damaged or truncated file
@@ -904,9 +969,9 @@ def predict_main(argv):
             raise RunError(f"--data {args.data}: no reports to label (empty file, or every line left out)")
         cfg, models, dtype, device = load_run(args.run)
         try:
-            tok = load_tokenizer(cfg["model"])
+            tok = load_tokenizer(cfg.model)
         except (OSError, ValueError) as e:
-            raise RunError(f"{args.run}: the run's model {cfg['model']}: {e}") from None
+            raise RunError(f"{args.run}: the run's model {cfg.model}: {e}") from None
     except (RunError, data.DataError) as e:
         print(f"train_mtl.py predict: {e}", file=sys.stderr)
         return 2

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 def build_ours(path, dtype):
     import data
     import train_mtl
-    cfg = dict(precision="bf16" if dtype == torch.bfloat16 else "fp32",
-               quant="bf16" if dtype == torch.bfloat16 else "fp32", model=str(path), adapter="lora",
-               targets="q_proj,k_proj,v_proj,o_proj", r=16, alpha=16, dropout=0.05, pool="last")
+    precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+    cfg = train_mtl.TrainConfig(data="", precision=precision, quant=precision, model=str(path), adapter="lora",
+                                targets="q_proj,k_proj,v_proj,o_proj", r=16, alpha=16, dropout=0.05, pool="last")
     model, _ = train_mtl.build_classifier(cfg, data.LABEL_SETS, "cpu")
     return model
 

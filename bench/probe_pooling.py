@@ -57,7 +57,7 @@ def main():
     layers = [int(x) for x in a.layers.split(",")]
     path = resolve_model(None)
     tok, model = load_tokenizer(path), load_model(path, dtype=torch.bfloat16).eval()
-    cfg = {"max_length": a.max_length, "slicing": "window", "seed": 42, "split": "auto"}
+    cfg = train_mtl.TrainConfig(data=a.data, max_length=a.max_length, slicing="window", seed=42, split="auto")
     train, val, _ = train_mtl.split_reports(data.read_reports(a.data), cfg)  # a design choice: never the test split
     train = train[:a.n_train]
     enc_train, enc_val = train_mtl.encode_all(train, cfg, tok), train_mtl.encode_all(val, cfg, tok)

@@ -30,7 +30,7 @@ from llama import load_tokenizer  # noqa: E402
 
 def test_split(cfg):
     """The run's test split, built as train_mtl.py built it (a run from before --split: stratified)."""
-    reports = data.read_reports(cfg["data"], skip_bad=cfg.get("skip_bad", False))
+    reports = data.read_reports(cfg.data, skip_bad=cfg.skip_bad)
     return train_mtl.split_reports(reports, cfg)[2]
 
 
@@ -49,7 +49,7 @@ def main():
         except ValueError as e:
             p.error(str(e))
     cfg, models, dtype, device = train_mtl.load_run(a.run)
-    tok = load_tokenizer(cfg["model"])
+    tok = load_tokenizer(cfg.model)
     test = data.read_reports(a.data) if a.data else test_split(cfg)
     print(f"{a.data or a.run + ' test split'}: {len(test)} reports; macro F1 per task, then the averages "
           f"(model | baseline)")

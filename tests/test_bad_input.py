@@ -115,11 +115,12 @@ def align(g, tmp, *extra, data=None, model=None):
             "--no-bf16", "--batch-size", "4", "--max-length", "32", "--steps", "1", *extra]
 
 
-def moved_model_run(g, t):
-    """A copy of the run whose config.json names a base model that is no longer there."""
+def edited_config_run(g, t, drop=(), **changes):
+    """A copy of the run whose config.json lacks the keys in `drop` and has `changes`."""
     run = copy_run(g, t)
     cfg = json.loads(pathlib.Path(run, "config.json").read_text())
-    pathlib.Path(run, "config.json").write_text(json.dumps({**cfg, "model": str(t / "moved_model")}))
+    cfg = {k: v for k, v in {**cfg, **changes}.items() if k not in drop}
+    pathlib.Path(run, "config.json").write_text(json.dumps(cfg))
     return run
 
 
@@ -221,8 +222,11 @@ CASES = [
         g, t, damage=["config.json"])), ["run/config.json: cannot read it"]),
     ("predict", "--run with a damaged heads file", lambda g, t: predict(g, t, run=copy_run(
         g, t, damage=["heads.safetensors"])), ["run: cannot load the trained adapter or heads", "SafetensorError"]),
-    ("predict", "--run whose base model has moved", lambda g, t: predict(g, t, run=moved_model_run(g, t)),
+    ("predict", "--run whose base model has moved", lambda g, t: predict(g, t, run=edited_config_run(
+        g, t, model=str(t / "moved_model"))),
      ["run/config.json: cannot rebuild the model", "moved_model: not a model directory"]),
+    ("predict", "--run whose config.json has an unknown setting", lambda g, t: predict(g, t, run=edited_config_run(
+        g, t, lora_rank=8)), ["run/config.json: unknown setting(s) 'lora_rank'"]),
     ("predict", "empty --data", lambda g, t: predict(g, t, data=write(t / "new.jsonl", [])),
      ["new.jsonl: no reports to label"]),
     ("predict", "--data line without text", lambda g, t: predict(g, t, data=write(t / "new.jsonl", [{"id": "a"}])),
@@ -343,6 +347,20 @@ def test_huge_text_is_cut_to_fit_not_an_error(good, tmp_path, capsys):
                          "--out", str(tmp_path / "p.jsonl")])
     assert rc == 0 and "1 of 1 report(s) cut to fit max_length=512" in capsys.readouterr().err
     assert json.loads((tmp_path / "p.jsonl").read_text())["id"] == "huge"
+
+
+def test_config_json_of_an_older_run_still_predicts(good, tmp_path):
+    """A run written before --head-init, --layers, --virtual-tokens, --skip-bad, --split, --not-stated and
+    --hint-dropout existed predicts as before; its missing settings read as what runs did then."""
+    newer = ["head_init", "layers", "virtual_tokens", "skip_bad", "hint_dropout", "not_stated", "split", "styles",
+             "compute_dtype", "base_weights"]
+    old = edited_config_run(good, tmp_path, drop=newer)
+    cfg = train_mtl.load_run(old)[0]
+    assert (cfg.split, cfg.head_init, cfg.not_stated) == ("random", "zero", "ignore")
+    assert (cfg.layers, cfg.virtual_tokens, cfg.skip_bad, cfg.hint_dropout) == (None, 32, False, 0.0)
+    for run, out in ((good["run"], tmp_path / "new.jsonl"), (old, tmp_path / "old.jsonl")):
+        assert train_mtl.main(["predict", "--run", run, "--data", good["reports"], "--out", str(out)]) == 0
+    assert (tmp_path / "old.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()
 
 
 def test_a_setup_that_stopped_leaves_no_run_behind(good, tmp_path, capsys):

@@ -106,7 +106,8 @@ def test_probes_read_only_patients_that_no_stage_trained_on(tmp_path, capsys):
     assert probes.main(["probes", "--embeddings", str(tmp_path / "stage0.npy"), "--labels",
                         str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "t.json"), "--no-baseline"]) == 0
     probed = json.loads((tmp_path / "t.json").read_text())["_split"]["ids"]
-    args = train_align.build_parser().parse_args(["--out", str(tmp_path / "run"), "--data", str(tmp_path / "pairs.jsonl")])
+    argv = ["--out", str(tmp_path / "run"), "--data", str(tmp_path / "pairs.jsonl")]
+    args = train_align.AlignConfig(**vars(train_align.build_parser().parse_args(argv)))
     trained = {p.id for p in data.read_pairs(tmp_path / "pairs.jsonl")
                if train_align.split_part(p.id, args.holdout, args.validation) == "train"}
     assert probed and not set(probed) & trained and set(probed) | trained == set(ids)

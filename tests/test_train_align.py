@@ -49,7 +49,8 @@ def tiny(tmp_path_factory):
 
 
 def settings(stage, tok, **kw):
-    args = train_align.build_parser().parse_args(["--out", "unused", "--no-bf16", "--max_length", "32"])
+    argv = ["--out", "unused", "--no-bf16", "--max_length", "32"]
+    args = train_align.AlignConfig(**vars(train_align.build_parser().parse_args(argv)))
     s = train_align.stage_settings(args, stage, tok)
     s.update(kw)
     return s
@@ -104,7 +105,7 @@ def test_each_stage_loss_decreases_on_a_fixed_batch(tiny, stage):
 
 
 def test_stage_settings_follow_llm2vec():
-    args = train_align.build_parser().parse_args(["--out", "x"])
+    args = train_align.AlignConfig(**vars(train_align.build_parser().parse_args(["--out", "x"])))
     assert [train_align.per_stage(args.lr, k, float) for k in (1, 2, 3)] == [5e-5, 3e-5, 2e-4]
     assert (args.lora_r, args.lora_alpha, args.lora_dropout, args.mask_token, args.mask_prob) == (16, 32, 0.05, "_", 0.2)
     assert (args.simcse_dropout, 1 / args.simcse_temperature, 1 / args.supervised_temperature) == (0.3, 20, 50)
@@ -278,9 +279,9 @@ def test_split_is_a_function_of_the_id_alone():
 
 
 def test_stages_train_on_the_train_part_and_embed_part_heldout_embeds_the_rest(tiny, tmp_path):
-    args = train_align.build_parser().parse_args(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out",
-                                                  str(tmp_path), "--no-bf16", "--batch-size", "4",
-                                                  "--max-length", "32", "--steps", "1"])
+    argv = ["--model", str(tiny[0]), "--data", str(tiny[1]), "--out", str(tmp_path), "--no-bf16", "--batch-size", "4",
+            "--max-length", "32", "--steps", "1"]
+    args = train_align.AlignConfig(**vars(train_align.build_parser().parse_args(argv)))
     _, _, _, pairs, plan = train_align.setup(args)
     everyone = {p.id: p for p in train_align.data.read_pairs(tiny[1])}
     trained = {p.id for p in pairs}

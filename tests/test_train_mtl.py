@@ -1,5 +1,6 @@
 """train_mtl.py on a tiny random Llama (saved by transformers) with a tiny tokenizer and a handful of reports:
 outputs, resume == uninterrupted, setup errors, NaN stop, predict mode, the optimizer and schedule."""
+import dataclasses
 import json
 import math
 import pathlib
@@ -86,6 +87,7 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
     printed = capsys.readouterr().out
     assert "Overall Average" in printed and "Not stated" in printed and "Hints removed" in printed
     cfg = json.loads((out / "config.json").read_text())
+    assert list(cfg) == [f.name for f in dataclasses.fields(train_mtl.TrainConfig)] + list(train_mtl.RUN_FACTS)
     assert cfg["r"] == 16 and cfg["alpha"] == 16 and cfg["n_train"] == 18  # 5 styles: one for val, one for test
     test_style, = cfg["styles"]["test"]
     assert f"{test_style} " in printed and test_style not in cfg["styles"]["train"] + cfg["styles"]["val"]
@@ -313,7 +315,7 @@ def test_augmented_multi_specimen_record_keeps_its_own_site(tiny_model_dir):
     text = ("SYNOPTIC SUMMARY (LEFT BREAST):\nPrimary tumor (pT): pT2\n\n"
             "SYNOPTIC SUMMARY (RIGHT BREAST):\nPrimary tumor (pT): pT1c\nHER2 (IHC): 2+\n")
     rep = data.Report("b1", text, {t: None for t in data.TASKS}, site="RIGHT")
-    cfg = {"max_length": 512, "slicing": "window", "seed": 42}
+    cfg = train_mtl.TrainConfig(data="reports.jsonl", max_length=512, slicing="window", seed=42)
     tok = train_mtl.load_tokenizer(tiny_model_dir)
     block = data.site_text(text, "RIGHT")
     for kind in data.ARRIVALS:
@@ -347,7 +349,8 @@ def test_qlora_nf4_base_with_bf16_compute(tiny_model_dir, reports_file, tmp_path
     assert train_mtl.main(a) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert math.isfinite(m["best_val_loss"][0])
-    model, dtype = train_mtl.build_classifier(json.loads((out / "config.json").read_text()), data.LABEL_SETS, "cpu")
+    cfg = train_mtl.TrainConfig.from_dict(json.loads((out / "config.json").read_text()), out / "config.json")
+    model, dtype = train_mtl.build_classifier(cfg, data.LABEL_SETS, "cpu")
     assert any(type(mod).__name__ == "NF4Linear" for mod in model.modules())
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
 
@@ -380,7 +383,8 @@ def test_other_adapter_flags(tiny_model_dir, reports_file, tmp_path, adapter, fl
 def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
     """--layers keeps the first N blocks; --head-init probe fits the heads to the frozen features, so the
     training loss before any step is well below that of zero heads (sum over tasks of log C_t)."""
-    cfg = vars(train_mtl.train_parser().parse_args(args(tiny_model_dir, reports_file, tmp_path, "--layers", "1")))
+    argv = args(tiny_model_dir, reports_file, tmp_path, "--layers", "1")
+    cfg = train_mtl.TrainConfig(**vars(train_mtl.train_parser().parse_args(argv)))
     reports = data.read_reports(reports_file)[:24]
     tok = train_mtl.load_tokenizer(tiny_model_dir)
     model, dtype = train_mtl.build_classifier(cfg, data.LABEL_SETS, "cpu")
@@ -399,7 +403,7 @@ def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
     for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
         assert train_mtl.collate(encoded[:2], data.TASKS, pool, tok.pad_id)[2][0].tolist() == [list(s) for s in want]
     with pytest.raises(ValueError, match="--layers 9"):
-        train_mtl.build_classifier(dict(cfg, layers=9), data.LABEL_SETS, "cpu")
+        train_mtl.build_classifier(dataclasses.replace(cfg, layers=9), data.LABEL_SETS, "cpu")
 
 
 def test_split_by_style_holds_whole_styles_out():
@@ -413,9 +417,10 @@ def test_split_by_style_holds_whole_styles_out():
     assert [[r.id for r in p] for p in again] == [[r.id for r in p] for p in (train, val, test)]
     assert data.split_by_style(reports, seed=1) != (train, val, test)
     # --split auto: held-out styles when every record has one, else the paper's stratified split
-    assert train_mtl.split_reports(reports, {"split": "auto", "seed": 42}) == (train, val, test)
+    cfg = train_mtl.TrainConfig(data="reports.jsonl", split="auto", seed=42)
+    assert train_mtl.split_reports(reports, cfg) == (train, val, test)
     reports[0].style = None
-    mixed = train_mtl.split_reports(reports, {"split": "auto", "seed": 42})
+    mixed = train_mtl.split_reports(reports, cfg)
     assert {r.style for r in mixed[0]} & {r.style for r in mixed[2]}
     with pytest.raises(ValueError, match="every record needs a 'style'"):
         data.split_by_style(reports)
