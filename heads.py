@@ -4,6 +4,7 @@ From hidden states to predictions: pooling and the parallel task heads.
 - last_token_pool: the MTL paper's "terminal hidden state" z^(p) of the causal model.
 - mean_pool: LLM2Vec's masked mean, optionally without the instruction tokens.
 - span_pool: the mean over one token span per task, so each head reads its own part of one forward pass.
+- attention_pool: a learned softmax-weighted mean over the same span, one query per task.
 - length_batches: a corpus in batches of similar length, for pooled features and embeddings.
 - MultiTaskHeads: one linear head per task, y_t = Softmax(W_t z + b_t) (MTL paper Eq. 5),
   all fed by the same pooled vector of one forward pass.
@@ -61,6 +62,18 @@ def span_pool(hidden, spans):
     m = ((pos >= spans[..., :1]) & (pos < spans[..., 1:])).float()       # (B, K, T)
     summed = torch.einsum("bkt,btd->bkd", m, hidden.float())           # (B, K, D)
     return (summed / m.sum(-1, keepdim=True).clamp(min=1.0)).to(hidden.dtype)
+
+
+def attention_pool(hidden, spans, query):
+    """A learned softmax-weighted mean over each row's span per task: hidden (B, T, D), spans (B, K, 2), query
+    (K, D) -> (B, K, D). Weights a = softmax_t(h_t . q_k / sqrt(D)) over the span, so a head can read the value
+    in its line and pass over the rest; a zero query weighs the span evenly, which is span_pool."""
+    pos = torch.arange(hidden.shape[1], device=hidden.device)
+    spans = spans.to(hidden.device)
+    inside = (pos >= spans[..., :1]) & (pos < spans[..., 1:])                           # (B, K, T)
+    scores = torch.einsum("btd,kd->bkt", hidden.float(), query.float()) / hidden.shape[-1] ** 0.5
+    a = scores.masked_fill(~inside, float("-inf")).softmax(-1).nan_to_num(0.0)        # (B, K, T), empty span: 0
+    return torch.einsum("bkt,btd->bkd", a, hidden.float()).to(hidden.dtype)
 
 
 def length_batches(lengths, batch, desc=None):

@@ -7,6 +7,7 @@ HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with three departu
   --pool field (default): each head reads the mean hidden state of its own task's Hints line, the analogue
       of the paper's terminal state of a one-field input; --pool last is the paper's single last token.
       Measured on the demo model, the last token carries mostly the last hint line (HER2) and little else.
+      --pool attention learns one query per task that weighs the tokens of that line instead of averaging them.
   --head-init probe (default): heads fitted to the frozen features before fine-tuning; --head-init zero.
   --not-stated class (default): every head has a "not stated" class learned from the null labels, so predict
       answers null where the report is silent; --not-stated ignore is the paper (null labels carry no loss).
@@ -37,7 +38,7 @@ from sklearn.metrics import f1_score
 
 import data
 import evaluate
-from heads import MultiTaskHeads, length_batches, span_pool
+from heads import MultiTaskHeads, attention_pool, length_batches, span_pool
 from llama import choose_precision, load_model, load_tokenizer, pad_batch, resolve_model
 from lora import atomic_write, inject_ia3, inject_lora, inject_prefix, load_any, save_any
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
@@ -145,9 +146,10 @@ def train_parser():
                         "blocks below need no backward pass, a budget knob for small machines")
     p.add_argument("--single-task", action="store_true", help="one adapter + head per task (Table III's STL)")
     p.add_argument("--slicing", choices=["window", "full", "random"], help="input mode (Table IV)")
-    p.add_argument("--pool", choices=["field", "last", "mean"],
-                   help="what each head reads: field = the mean over its task's own Hints line; last = the last "
-                        "token (the paper's terminal hidden state, shared by all heads); mean = all tokens")
+    p.add_argument("--pool", choices=["field", "attention", "last", "mean"],
+                   help="what each head reads: field = the mean over its task's own Hints line; attention = a "
+                        "learned weighting of that line's tokens; last = the last token (the paper's terminal "
+                        "hidden state, shared by all heads); mean = all tokens")
     p.add_argument("--head-init", choices=["probe", "zero"],
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
     p.add_argument("--weighted",
@@ -236,14 +238,14 @@ def encode_all(reports, cfg, tok, drop_hints=()):
 def collate(encoded, tasks, pool, pad_id):
     """[(ids, spans)] -> input_ids (B, T), attention_mask (B, T), pooled spans (B, K, 2), right-padded.
 
-    pool "field": each task's head reads the tokens of its own Hints line, which come after (and attend to)
-    the whole report, the counterpart of the paper's terminal state of a one-field input; "last": every head
-    reads the last token; "mean": every head reads all tokens.
+    pool "field" (and "attention", which weighs them): each task's head reads the tokens of its own Hints line,
+    which come after (and attend to) the whole report, the counterpart of the paper's terminal state of a
+    one-field input; "last": every head reads the last token; "mean": every head reads all tokens.
     """
     rows = []
     for seq, spans in encoded:
         n = len(seq)
-        if pool == "field":
+        if pool in ("field", "attention"):
             rows.append([spans[t] for t in tasks])
         elif pool == "last":
             rows.append([(n - 1, n)] * len(tasks))
@@ -284,12 +286,16 @@ class Classifier(nn.Module):
         K, D = len(label_sets), llama.config.hidden_size
         self.register_buffer("z_mean", torch.zeros(K, D))
         self.register_buffer("z_std", torch.ones(K, D))
+        if pool == "attention":  # one query per task over its Hints line; zero = field pooling at the start
+            self.pool_query = nn.Parameter(torch.zeros(K, D))
 
     def pooled(self, input_ids, attention_mask, spans):
         """input_ids, attention_mask (B, T); spans (B, K, 2) from collate -> z of every task (B, K, D) fp32."""
         tune_encoder = any(p.requires_grad for p in self.llama.parameters())
         with torch.set_grad_enabled(tune_encoder and torch.is_grad_enabled()):
             hidden = self.llama(input_ids, attention_mask)          # (B, T, D)
+        if self.pool == "attention":
+            return attention_pool(hidden, spans, self.pool_query).float()
         return span_pool(hidden, spans).float()                     # (B, K, D)
 
     def forward(self, input_ids, attention_mask, spans):

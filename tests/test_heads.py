@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import llama
-from heads import MultiTaskHeads, instruction_free_mask, last_token_pool, mean_pool, span_pool
+from heads import MultiTaskHeads, attention_pool, instruction_free_mask, last_token_pool, mean_pool, span_pool
 
 TINY = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, head_dim=8, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
@@ -90,6 +90,28 @@ def test_span_pool_reads_each_tasks_own_tokens(model):
     per_task = heads(z)                                                     # task k reads z[:, k]
     for k, (task, head) in enumerate(heads.heads.items()):
         torch.testing.assert_close(per_task[task], head(z[:, k]))
+
+
+def test_attention_pool_weighs_only_its_span():
+    """A zero query is span_pool; otherwise each task's weights are softmax(h . q / sqrt(D)) over its own span
+    (computed here token by token), nothing outside the span counts, and an empty span gives zeros."""
+    torch.manual_seed(0)
+    h = torch.randn(2, 6, 8)
+    spans = torch.tensor([[[1, 4], [0, 6], [5, 6]], [[2, 3], [0, 2], [3, 3]]])
+    torch.testing.assert_close(attention_pool(h, spans, torch.zeros(3, 8)), span_pool(h, spans))
+    q = torch.randn(3, 8) * 3
+    z = attention_pool(h, spans, q)
+    for b in range(2):
+        for k in range(3):
+            lo, hi = spans[b, k].tolist()
+            if lo == hi:
+                assert torch.equal(z[b, k], torch.zeros(8))
+                continue
+            w = torch.tensor([float(h[b, t] @ q[k]) / 8 ** 0.5 for t in range(lo, hi)]).softmax(0)
+            torch.testing.assert_close(z[b, k], (w[:, None] * h[b, lo:hi]).sum(0), atol=1e-5, rtol=1e-5)
+    q.requires_grad_(True)
+    attention_pool(h, spans, q).sum().backward()
+    assert q.grad.abs().sum() > 0 and torch.isfinite(q.grad).all()
 
 
 def test_multitask_heads_forward_and_predict():

@@ -286,6 +286,26 @@ def test_frozen_and_single_task_flags(tiny_model_dir, reports_file, tmp_path):
     assert set(rec["model"]) == set(data.TASKS)
 
 
+def test_attention_pool_trains_its_queries_and_predicts_from_the_saved_run(tiny_model_dir, reports_file, tmp_path):
+    """--pool attention: one 32-wide query per task trains with the heads, is saved in heads.safetensors and is read
+    back by predict (the same probabilities as the test predictions written at the end of training)."""
+    from safetensors.torch import load_file
+    out = tmp_path / "attn"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", "frozen", "--pool", "attention",
+                               "--epochs", "1", "--lr", "1e-2")) == 0
+    C = sum(len(v) for v in data.head_label_sets().values())
+    assert json.loads((out / "metrics.json").read_text())["trainable_params"] == 32 * C + C + 7 * 32
+    query = load_file(out / "heads.safetensors")["pool_query"]
+    assert query.shape == (7, 32) and query.abs().sum() > 0  # it started at zero (field pooling) and moved
+    test = [json.loads(l) for l in open(out / "test_predictions.jsonl")][:3]
+    texts = {r["id"]: r["text"] for r in make_reports(30)}
+    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test], tmp_path / "again.jsonl")
+    assert train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")]) == 0
+    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
+        for task in data.TASKS:
+            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+
+
 def test_schedule_is_cosine_with_linear_warmup():
     """Same curve as transformers.get_cosine_schedule_with_warmup with W = ceil(3% of the steps)."""
     from transformers import get_cosine_schedule_with_warmup
@@ -400,7 +420,8 @@ def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
     assert fitted < 0.5 * zero
     # what each head pools: its own Hints line (field), the last token (last, the paper), every token (mean)
     spans0, n = encoded[0][1], len(encoded[0][0])
-    for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
+    for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("attention", [spans0[t] for t in data.TASKS]),
+                       ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
         assert train_mtl.collate(encoded[:2], data.TASKS, pool, tok.pad_id)[2][0].tolist() == [list(s) for s in want]
     with pytest.raises(ValueError, match="--layers 9"):
         train_mtl.build_classifier(dataclasses.replace(cfg, layers=9), data.LABEL_SETS, "cpu")
