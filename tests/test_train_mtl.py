@@ -77,6 +77,18 @@ def args(model, data_file, out, *extra):
             "--max-length", "512", *extra]
 
 
+def assert_predict_reproduces_test(out, tmp_path):
+    """predict on the run reloads adapter and heads: the probabilities of its first test reports are those written
+    at the end of training."""
+    test = [json.loads(l) for l in open(out / "test_predictions.jsonl")][:3]
+    texts = {r["id"]: r["text"] for r in make_reports(30)}
+    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test], tmp_path / "again.jsonl")
+    assert train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")]) == 0
+    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
+        for task in data.TASKS:
+            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+
+
 def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path, capsys):
     out = tmp_path / "run"
     assert train_mtl.main(args(tiny_model_dir, reports_file, out)) == 0
@@ -125,13 +137,8 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
     assert "pT1" not in preds[2]["sites"]["LEFT"]["T"]["evidence"]        # ... not the other's
 
     # predictions agree with the test predictions written at the end of training
+    assert_predict_reproduces_test(out, tmp_path)
     test = [json.loads(l) for l in open(out / "test_predictions.jsonl")]
-    texts = {r["id"]: r["text"] for r in make_reports(30)}
-    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test[:3]], tmp_path / "again.jsonl")
-    train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")])
-    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
-        for task in data.TASKS:
-            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
 
     # evaluate.py RUN --data FILE: Table I of the run on any labelled file, one row per style
     import evaluate
@@ -297,13 +304,7 @@ def test_attention_pool_trains_its_queries_and_predicts_from_the_saved_run(tiny_
     assert json.loads((out / "metrics.json").read_text())["trainable_params"] == 32 * C + C + 7 * 32
     query = load_file(out / "heads.safetensors")["pool_query"]
     assert query.shape == (7, 32) and query.abs().sum() > 0  # it started at zero (field pooling) and moved
-    test = [json.loads(l) for l in open(out / "test_predictions.jsonl")][:3]
-    texts = {r["id"]: r["text"] for r in make_reports(30)}
-    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test], tmp_path / "again.jsonl")
-    assert train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")]) == 0
-    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
-        for task in data.TASKS:
-            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+    assert_predict_reproduces_test(out, tmp_path)
 
 
 def test_schedule_is_cosine_with_linear_warmup():
@@ -391,13 +392,7 @@ def test_other_adapter_flags(tiny_model_dir, reports_file, tmp_path, adapter, fl
     peft_model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(tiny_model_dir), str(out / "adapter"))
     assert sum(p.numel() for n, p in peft_model.named_parameters() if peft_name in n) == n_adapter
     # predict reloads the adapter: it reproduces the test predictions written at the end of training
-    test = [json.loads(l) for l in open(out / "test_predictions.jsonl")][:3]
-    texts = {r["id"]: r["text"] for r in make_reports(30)}
-    again = write_jsonl([{"id": t["id"], "text": texts[t["id"]]} for t in test], tmp_path / "again.jsonl")
-    assert train_mtl.main(["predict", "--run", str(out), "--data", again, "--out", str(tmp_path / "a.jsonl")]) == 0
-    for t, p in zip(test, [json.loads(l) for l in open(tmp_path / "a.jsonl")]):
-        for task in data.TASKS:
-            assert p["predictions"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+    assert_predict_reproduces_test(out, tmp_path)
 
 
 def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
