@@ -51,15 +51,20 @@ def mean_pool(hidden, attention_mask, pool_mask=None):
     summed = (hidden.float() * m).sum(1)                       # (B, D)
     return (summed / m.sum(1).clamp(min=1.0)).to(hidden.dtype)
 
+def in_span(hidden, spans):
+    """(B, K, T) bool: which positions of hidden (B, T, D) lie in each row's span [start, end) per task (B, K, 2)."""
+    pos = torch.arange(hidden.shape[1], device=hidden.device)
+    spans = spans.to(hidden.device)
+    return (pos >= spans[..., :1]) & (pos < spans[..., 1:])
+
+
 def span_pool(hidden, spans):
     """Mean of each row's token span per task: hidden (B, T, D), spans (B, K, 2) [start, end) -> (B, K, D).
 
     Positions are those of the unpadded sequence (right padding). A span (n-1, n) is last-token pooling,
     (0, n) is mean pooling, a task's own Hints line is field pooling (train_mtl.py).
     """
-    pos = torch.arange(hidden.shape[1], device=hidden.device)
-    spans = spans.to(hidden.device)
-    m = ((pos >= spans[..., :1]) & (pos < spans[..., 1:])).float()       # (B, K, T)
+    m = in_span(hidden, spans).float()                                 # (B, K, T)
     summed = torch.einsum("bkt,btd->bkd", m, hidden.float())           # (B, K, D)
     return (summed / m.sum(-1, keepdim=True).clamp(min=1.0)).to(hidden.dtype)
 
@@ -68,9 +73,7 @@ def attention_pool(hidden, spans, query):
     """A learned softmax-weighted mean over each row's span per task: hidden (B, T, D), spans (B, K, 2), query
     (K, D) -> (B, K, D). Weights a = softmax_t(h_t . q_k / sqrt(D)) over the span, so a head can read the value
     in its line and pass over the rest; a zero query weighs the span evenly, which is span_pool."""
-    pos = torch.arange(hidden.shape[1], device=hidden.device)
-    spans = spans.to(hidden.device)
-    inside = (pos >= spans[..., :1]) & (pos < spans[..., 1:])                           # (B, K, T)
+    inside = in_span(hidden, spans)                                                    # (B, K, T)
     scores = torch.einsum("btd,kd->bkt", hidden.float(), query.float()) / hidden.shape[-1] ** 0.5
     a = scores.masked_fill(~inside, float("-inf")).softmax(-1).nan_to_num(0.0)        # (B, K, T), empty span: 0
     return torch.einsum("bkt,btd->bkd", a, hidden.float()).to(hidden.dtype)
