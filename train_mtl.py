@@ -82,6 +82,7 @@ class TrainConfig:
     weighted: str = "HER2"
     not_stated: str = "class"
     hint_dropout: float = 0.0
+    hints_off: float = 0.0
     split: str = "auto"
     # optimisation (paper: AdamW, lr 1e-4, cosine, 3% warm-up, wd 0.01, 2 x 8 accumulation, 3 epochs, L = 512)
     lr: float = 1e-4
@@ -160,6 +161,9 @@ def train_parser():
     p.add_argument("--hint-dropout", type=float,
                    help="probability that a training report's hint line of a task reads 'withheld', so that the heads "
                         "learn to read the Report block too (0 = the paper)")
+    p.add_argument("--hints-off", type=float,
+                   help="probability that every hint line of a training report reads 'withheld' at once, so that "
+                        "the heads learn to answer from the Report alone, as in the 'hints removed' row (0 = the paper)")
     p.add_argument("--split", choices=["auto", "style", "random"],
                    help="style: whole styles held out for validation and test (needs a 'style' per record); "
                         "random: stratified 80/10/10 (the paper); auto: style when the data has styles")
@@ -423,8 +427,9 @@ def check_inputs(cfg):
                         f"{', '.join(data.TASKS)}, 'all' or 'none'")
     if cfg.adapter == "prefix" and cfg.lora_layers:
         problems.append("--lora-layers applies to --adapter lora and ia3; a prefix reaches every block")
-    if not 0 <= cfg.hint_dropout <= 1:
-        problems.append(f"--hint-dropout must be in [0, 1], got {cfg.hint_dropout}")
+    for flag, v in (("--hint-dropout", cfg.hint_dropout), ("--hints-off", cfg.hints_off)):
+        if not 0 <= v <= 1:
+            problems.append(f"{flag} must be in [0, 1], got {v}")
     if reports is not None and cfg.split == "style":
         unstyled = [r.line for r in reports if r.style is None]
         if unstyled:
@@ -672,7 +677,8 @@ def out_of_memory(e):
 
 def training_inputs(run, cfg, tok, idx):
     """The (ids, spans) of training reports idx: as encoded up front, or re-encoded when --augment or
-    --hint-dropout picks them. A per-report RNG: the same augmentation and hint dropout after a resume."""
+    --hint-dropout or --hints-off picks them. A per-report RNG: the same augmentation and hint dropout after a
+    resume."""
     seqs = []
     for i in idx:
         rng = random.Random(f"{cfg.seed}-{run.state['epoch']}-{i}")
@@ -680,6 +686,8 @@ def training_inputs(run, cfg, tok, idx):
         if rng.random() < cfg.augment:  # a multi-specimen record: its own site's block
             text = augment_text(data.site_text(run.train[i].text, run.train[i].site), rng)
         drop = [t for t in run.label_sets if rng.random() < cfg.hint_dropout]
+        if cfg.hints_off and rng.random() < cfg.hints_off:
+            drop = list(run.label_sets)
         seqs.append(encode(run.train[i], cfg, tok, text, drop) if text or drop else run.train_seqs[i])
     return seqs
 
