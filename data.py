@@ -318,8 +318,9 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"immunohistochemi(?:stry|cal)|stains?|staining|score|index|clone|allred|"
                r"(?:part|specimen) [A-H1-9])\b")
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case and up
-# to three more words; an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
-_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
+# to three more words, maybe after a TNM letter ("pT Category:"); an optional "(...)", then ':' (not a time,
+# 10:30) or dotted leaders
+_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
                              r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?"
                              r"\s*(?::(?!\d)|\.{3,})")
 
@@ -356,8 +357,10 @@ def report_lines(text):
         if len(line) <= LONG_LINE:
             units += [line] if line else []
             continue
-        cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)}
-        cuts |= {m.start() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)}
+        headers = [m.span() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)]
+        cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)
+                if not any(a < m.start() < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
+        cuts |= {a for a, _ in headers}
         cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
         cuts, label = sorted(cuts | {0, len(line)}), ""
         for a, b in zip(cuts, cuts[1:]):
@@ -395,14 +398,16 @@ SECTIONS = {
                   r"(?:ancillary|special) (?:studies|tests|testing|stains)|immunohistochemi(?:stry|cal (?:studies|"
                   r"stains|results))|ihc(?: results| studies)?|molecular (?:studies|results|testing)|er/pr(?:/her-?2)?",
     "addendum": r"addend(?:um|a)|amended(?: report| diagnosis)?|revised(?: report| diagnosis)?|"
-                r"corrected(?: report| diagnosis)?|supplement(?:ary|al) report|addn",
+                r"corrected(?: report| diagnosis)?|correction(?: note)?|revision(?: note)?|"
+                r"supplement(?:ary|al) report|addn",
     "comment": r"comments?|notes?|remarks?|discussion|cmt",
 }
 # a section header in capitals inside a long line ("... Printed 09/16/2021 PATHOLOGIC DIAGNOSIS: A. Left breast"):
 # the line is cut before it, so that text glued into one line by PDF extraction still knows its sections
 # (in capitals only: "Estrogen receptor: positive" is a value, not a header)
+_DATE = r"\d{1,2}/\d{1,2}/\d{2,4}"  # a header may carry its date instead of a colon: "REVISED 03/15/2021."
 _EMBEDDED_SECTION = re.compile(r"(?<=\s)(?:(?i:" + "|".join(SECTIONS.values()) + r")\b(?:\s*#?\s*\d+)?"
-                               r"(?:\s*\([^()]{0,40}\))?\s*(?::(?!\d)|\.{3,})|"
+                               r"(?:\s*\([^()]{0,40}\))?\s*(?::(?!\d)|\.{3,}|" + _DATE + r")|"
                                r"(?:ADDEND(?:UM|A)|AMENDED REPORT|SUPPLEMENT(?:ARY|AL) REPORT)\b)")
 
 
@@ -463,7 +468,7 @@ ADDENDUM_STEP = 0.05      # each later addendum revises the ones before it
 DISTRACTOR_PENALTY = 0.3  # a unit that speaks of the past, another institution, imaging or a clinical stage
 _LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?"
 _SECTION_RE = {s: re.compile(_LINE_START + r"(?:" + p + r")\b(?:\s*#?\s*\d+)?(?:\s*\([^()]{0,40}\))?"
-                             r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$)", re.I) for s, p in SECTIONS.items()}
+                             r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$|" + _DATE + r")", re.I) for s, p in SECTIONS.items()}
 _DISTRACTOR_RE = re.compile(
     r"(?i:\bhistory of\b|\bh/o\b|\bprior\b|\bprevious(?:ly)?\b|\boutside\b|\breferring\b|\bas reported\b|"
     r"\bpre-?(?:treatment|neoadjuvant|operative|therapy)\b|\bbefore (?:neoadjuvant|treatment|chemo)|"
@@ -471,6 +476,9 @@ _DISTRACTOR_RE = re.compile(
     r"\bc[TN](?:is|[0-4])|\bMRI\b|\bPET\b|\bCT (?:scan|chest|abdomen)")
 _YEAR = re.compile(r"(?<![/\-.\d])(?:19[5-9]\d|20[0-4]\d)(?![/\-.\d])")
 _NOT_THE_PAST = re.compile(r"AJCC|ASCO|CAP\b|WHO\b|guideline|edition|\bed\.|version|protocol|classification", re.I)
+# a correction names the value it replaces ("previously reported as pT2"), but the unit states the value now
+_CORRECTION = re.compile(r"(?i:\bcorrect(?:ed|ion)\b|\brevised?\b|\bamend(?:ed|ment)\b|\bshould read\b|"
+                         r"\bin error\b|\bchanged (?:from|to)\b)")
 
 
 def section_of(unit):
@@ -483,9 +491,9 @@ def section_of(unit):
 
 def is_distractor(unit):
     """Whether a unit speaks of something other than this specimen now: history, prior or outside results, a
-    past year, pre-treatment or clinical (cT/cN) staging, imaging."""
+    past year, pre-treatment or clinical (cT/cN) staging, imaging; not a correction of this report."""
     if _DISTRACTOR_RE.search(unit):
-        return True
+        return not _CORRECTION.search(unit)
     return any(not _NOT_THE_PAST.search(unit[max(0, m.start() - 25):m.end() + 25]) for m in _YEAR.finditer(unit))
 
 

@@ -7,7 +7,9 @@ d_synoptic_network: a regional hospital network whose LIS prints a short final d
     information carries what real requisitions carry: a clinical stage, a prior breast cancer with its own stage and
     receptors (either breast, before or after the current findings), and staging imaging, often negative. pM is
     "Not applicable" on nearly every resection; M0 is stated only as a clinical cM0. Some reports reach the
-    archive as PDF text with the line breaks lost; pending HER2 ISH is resulted in an addendum.
+    archive as PDF text with the line breaks lost; pending HER2 ISH is resulted in an addendum. A corrected report
+    keeps the item as first signed out in the synoptic block and states the corrected value in a correction note,
+    at the top or the bottom; the label is the corrected value.
 
 The renderer takes a sampled tumour `c` (examples/make_examples.py: sample_tumour) and a random.Random and returns
 {"text", "labels", "evidence", "tags"}. Run this file to self-check 300 reports.
@@ -99,12 +101,12 @@ def clinical_information(c, rng, r, yr):
     return " ".join(s)
 
 
-def diagnosis(c, rng, r):
+def diagnosis(c, rng, r, wrong):
     side, proc = c["side"].upper(), c["procedure"].upper()
     inv = c["T"] not in ("Tis", "T0")
     what = (c["type"].upper() if inv else "DUCTAL CARCINOMA IN SITU" if c["T"] == "Tis"
             else "NO RESIDUAL INVASIVE CARCINOMA (COMPLETE PATHOLOGIC RESPONSE IN THE BREAST)")
-    if inv and c["grade"] and rng.random() < 0.4:
+    if inv and c["grade"] and "grade" not in wrong and rng.random() < 0.4:
         what += ", " + r.say("grade", f"NOTTINGHAM GRADE {c['grade'][1]}")
     if inv:
         what += f", {c['size_mm'] / 10:.1f} CM"
@@ -120,8 +122,9 @@ def diagnosis(c, rng, r):
     return L
 
 
-def grade_items(c, rng, r):
-    """The Nottingham items: components with an overall grade, the overall grade alone, or a score alone."""
+def grade_items(c, rng, r, wrong):
+    """The Nottingham items: components with an overall grade, the overall grade alone, or a score alone; a grade
+    signed out in error (wrong["grade"]) stands alone, without the scores of the true grade."""
     if c["T"] == "Tis":
         return [f"Nuclear Grade: Grade {['I', 'II', 'III'][c['nuclear_grade'] - 1]} "
                 f"({['low', 'intermediate', 'high'][c['nuclear_grade'] - 1]})", "Histologic Grade: Not applicable"]
@@ -129,10 +132,13 @@ def grade_items(c, rng, r):
         return ["Histologic Grade (Nottingham Histologic Score): Not applicable (no residual invasive carcinoma)"]
     if c["grade"] is None:
         return ["Histologic Grade (Nottingham Histologic Score): Cannot be assessed"]
+    L = ["Histologic Grade (Nottingham Histologic Score)"]
+    if "grade" in wrong:
+        return L + ["  Glandular (Acinar)/Tubular Differentiation: ", "  Nuclear Pleomorphism: ", "  Mitotic Rate: ",
+                    f"  Overall Grade: {wrong['grade']}"]
     s, total = nottingham(c["grade"], rng)
     g = c["grade"][1]
     form = rng.choice(["components", "components", "overall", "score"])
-    L = ["Histologic Grade (Nottingham Histologic Score)"]
     if form == "score":
         r.tags.add("score_only_grade")
         return L + [f"  Glandular (Acinar)/Tubular Differentiation: Score {s[0]}", f"  Nuclear Pleomorphism: Score {s[1]}",
@@ -148,7 +154,7 @@ def grade_items(c, rng, r):
                               f" (total score {total})", ""])]
 
 
-def synoptic(c, rng, r):
+def synoptic(c, rng, r, wrong):
     inv = c["T"] not in ("Tis", "T0")
     y = c["neoadjuvant"]
     L = ["SYNOPTIC REPORT - BREAST (Invasive Carcinoma / DCIS, Resection)", f"Procedure: {c['procedure']}",
@@ -156,7 +162,7 @@ def synoptic(c, rng, r):
          "Histologic Type: " + (c["type"] if inv else "Ductal carcinoma in situ" if c["T"] == "Tis"
                                 else "No residual invasive carcinoma"),
          "Tumor Size: " + (f"{c['size_mm']} mm" if inv else "Not applicable")]
-    L += grade_items(c, rng, r)
+    L += grade_items(c, rng, r, wrong)
     L += ["Tumor Focality: " + rng.choice(["Single focus", "Multiple foci", ""]),
           "Ductal Carcinoma In Situ (DCIS): " + rng.choice(["Present", "Not identified", ""]),
           "Lymphovascular Invasion: " + ("Present" if c["lvi"] else rng.choice(["Not identified", ""])),
@@ -170,15 +176,16 @@ def synoptic(c, rng, r):
         L += [f"Number of Lymph Nodes Examined: {n}", "Number of Sentinel Nodes Examined: " + (str(n) if c["sentinel"] else ""),
               f"Number of Lymph Nodes with Macrometastases (> 2 mm): {0 if c['N'] in ('N0', 'N1mi') else k}",
               f"Number of Lymph Nodes with Micrometastases: {1 if c['N'] == 'N1mi' else 0}",
-              "Extranodal Extension: " + (rng.choice(["Not identified", "Present"]) if k else "Not applicable")]
+              "Extranodal Extension: " + rng.choice(["Not identified", "Present"] if k else
+                                                    ["Not applicable", "Not identified", ""])]
     pre = "yp" if y else "p"
     L += ["Pathologic Stage Classification (pTNM, AJCC 8th Edition)",
           "Modified Classification: " + ("y (post-treatment)" if y else rng.choice(["Not applicable", ""]))]
     t = pre + "T" + ("X" if c["tx"] else c["Tsub"])
-    L.append("pT Category: " + (t if c["tx"] else r.say("T", t)))
+    L.append("pT Category: " + (wrong.get("T") or (t if c["tx"] else r.say("T", t))))
     L.append("T Suffix: " + rng.choice(["Not applicable", "", "(m) multiple primary synchronous tumors"]))
     n_tok = pre + "N" + ("X" if c["N"] is None else c["Nsub"])
-    L.append("pN Category: " + (n_tok if c["N"] is None else r.say("N", n_tok)))
+    L.append("pN Category: " + (wrong.get("N") or (n_tok if c["N"] is None else r.say("N", n_tok))))
     if c["M"] == "M1":
         L.append("pM Category: " + r.say("M", "pM1") + f" (histologically confirmed, {SITE_M1[c['M_site']]})")
     else:
@@ -190,6 +197,38 @@ def synoptic(c, rng, r):
         L.append(f"AJCC Anatomic Stage Group: {group}")
         r.tags.add("stage_group")
     return L
+
+
+CORRECTION_REASONS = ["data entry error", "transcription error", "dictation error", "after review of the slides",
+                      "after intradepartmental consultation"]
+
+
+def corrected_item(c, rng):
+    """(task, value as first signed out, corrected value) of a corrected report, or None: one synoptic item was
+    signed out wrong (a neighbouring category, another grade) and a correction note gives the true value."""
+    pre = "yp" if c["neoadjuvant"] else "p"
+    options = []
+    if c["grade"] and c["T"] not in ("Tis", "T0"):
+        wrong = rng.choice([g for g in ("G1", "G2", "G3") if g != c["grade"]])
+        options.append(("grade", f"Grade {wrong[1]}", f"Grade {c['grade'][1]}"))
+    if not c["tx"] and c["T"] in ("T1", "T2", "T3"):
+        wrong = {"T1": "T2", "T2": rng.choice(["T1c", "T3"]), "T3": "T2"}[c["T"]]
+        options.append(("T", pre + wrong, pre + "T" + c["Tsub"]))
+    if c["N"] in ("N0", "N1", "N2"):
+        wrong = {"N0": "N1a", "N1": rng.choice(["N0", "N2a"]), "N2": "N1a"}[c["N"]]
+        options.append(("N", pre + wrong, pre + "N" + c["Nsub"]))
+    return rng.choice(options) if options else None
+
+
+def correction_note(rng, r, fix, date):
+    task, old, new = fix
+    item = {"grade": "Overall Grade", "T": "pT Category", "N": "pN Category"}[task]
+    why, new = rng.choice(CORRECTION_REASONS), r.say(task, new)
+    return rng.choice([
+        f"CORRECTED REPORT ({date}): synoptic item \"{item}\" changed from \"{old}\" to \"{new}\" ({why}). "
+        "No other changes.",
+        f"CORRECTION NOTE ({date}): {item} corrected to {new} (previously reported as {old}; {why}).",
+        f"REVISED {date}. Reason for revision: {why}. {item}: {new} (was {old}). All other findings unchanged."])
 
 
 def receptor_lines(c, rng, r, task):
@@ -252,16 +291,22 @@ def d_synoptic_network(c, rng):
     acc, yr = accession(rng, rng.choice(["RHN{yy}-{n:05d}", "SP{yy}-{n:05d}"]))
     d = dates(rng, yr, 4)
     hist = clinical_information(c, rng, r, yr)
+    fix = corrected_item(c, rng) if rng.random() < 0.2 else None
+    wrong = {fix[0]: fix[1]} if fix else {}
     ER, PR = receptor_lines(c, rng, r, "ER"), receptor_lines(c, rng, r, "PR")
     her2, later = her2_lines(c, rng, r)
     L = [rng.choice(["[REDACTED] REGIONAL HEALTH NETWORK - ANATOMIC PATHOLOGY", "SURGICAL PATHOLOGY REPORT"]),
          f"Accession: {acc}   Collected: {d[0]}   Received: {d[0]}   Reported: {d[1]}",
          "Patient: [REDACTED]   MRN: [REDACTED]   Ordering: Dr. [REDACTED]", "",
-         "CLINICAL INFORMATION:", hist, "", "FINAL DIAGNOSIS:", *diagnosis(c, rng, r), "",
-         *synoptic(c, rng, r), "", "BREAST BIOMARKER RESULTS (block A3, formalin fixation 6-72 h)",
+         "CLINICAL INFORMATION:", hist, "", "FINAL DIAGNOSIS:", *diagnosis(c, rng, r, wrong), "",
+         *synoptic(c, rng, r, wrong), "", "BREAST BIOMARKER RESULTS (block A3, formalin fixation 6-72 h)",
          *ER, *PR, *her2, f"Ki-67: {c['ki67']}%", "", signature(rng, d[1])]
     if later:
         L += ["", f"ADDENDUM ({d[3]}): reflex HER2 in situ hybridization on block A3.", *later, signature(rng, d[3])]
+    if fix:  # the note on top of the report (as the LIS prints it) or after everything else
+        note = correction_note(rng, r, fix, d[2])
+        L = L[:3] + [note, ""] + L[3:] if rng.random() < 0.5 else L + ["", note, signature(rng, d[2])]
+        r.tags.add("corrected_report")
     text = "\n".join(L)
     if rng.random() < 0.15:  # PDF text with the line breaks lost
         text = " ".join(x.strip() for x in L if x.strip())

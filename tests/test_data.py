@@ -266,6 +266,27 @@ def test_history_and_outside_rank_below_the_diagnosis():
     assert data.is_distractor("clinical stage cT2 cN0") and not data.is_distractor("pT2 (AJCC 2017), ratio 2.1")
 
 
+
+@pytest.mark.parametrize("sep", ["\n", " "])  # line-structured, and glued into one line by PDF extraction
+@pytest.mark.parametrize("note", [
+    "CORRECTION NOTE (02/27/2017): Overall Grade corrected to Grade 3 (previously reported as Grade 1; dictation error).",
+    "REVISED 03/15/2021. Reason for revision: after review of the slides. Overall Grade: Grade 3 (was Grade 1).",
+    "CORRECTED REPORT (10/13/2024): synoptic item \"Overall Grade\" changed from \"Grade 1\" to \"Grade 3\".",
+])
+def test_a_correction_note_outranks_the_value_it_corrects(note, sep):
+    """A corrected report keeps the value as first signed out and names it again in the note ('previously reported
+    as'): the note is an addendum, not the past, so its value comes first, on one line or many."""
+    lines = ["SURGICAL PATHOLOGY REPORT", "FINAL DIAGNOSIS:", "A. BREAST, LEFT, LUMPECTOMY:",
+             "- INVASIVE DUCTAL CARCINOMA, 2.1 CM.", "SYNOPTIC REPORT", "Tumor Size: 21 mm",
+             "Histologic Grade (Nottingham Histologic Score)", "Overall Grade: Grade 1", "pT Category: pT2",
+             "Estrogen Receptor (ER): Positive", "[REDACTED], M.D., Pathologist 03/12/2016"]
+    for at in (1, len(lines)):  # on top of the report, or after everything else
+        text = sep.join(lines[:at] + [note] + lines[at:])
+        first = data.hint_clauses(text)["grade"][0]
+        assert "Grade 3" in first, first  # the note's clause, not "Overall Grade: Grade 1"
+    assert not data.is_distractor(note) and data.section_of(note) == "addendum"
+    assert data.is_distractor("History of right breast carcinoma, previously reported as grade 1")
+
 # ---------------------------------------------------------------- validation: every problem, its line and field
 
 def test_validation_reports_every_bad_line(tmp_path):
