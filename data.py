@@ -468,7 +468,8 @@ ADDENDUM_STEP = 0.05      # each later addendum revises the ones before it
 DISTRACTOR_PENALTY = 0.3  # a unit that speaks of the past, another institution, imaging or a clinical stage
 _LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?"
 _SECTION_RE = {s: re.compile(_LINE_START + r"(?:" + p + r")\b(?:\s*#?\s*\d+)?(?:\s*\([^()]{0,40}\))?"
-                             r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$|" + _DATE + r")", re.I) for s, p in SECTIONS.items()}
+                             r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$|" + _DATE + ")", re.I)
+               for s, p in SECTIONS.items()}
 _DISTRACTOR_RE = re.compile(
     r"(?i:\bhistory of\b|\bh/o\b|\bprior\b|\bprevious(?:ly)?\b|\boutside\b|\breferring\b|\bas reported\b|"
     r"\bpre-?(?:treatment|neoadjuvant|operative|therapy)\b|\bbefore (?:neoadjuvant|treatment|chemo)|"

@@ -162,8 +162,9 @@ def train_parser():
                    help="probability that a training report's hint line of a task reads 'withheld', so that the heads "
                         "learn to read the Report block too (0 = the paper)")
     p.add_argument("--hints-off", type=float,
-                   help="probability that every hint line of a training report reads 'withheld' at once, so that "
-                        "the heads learn to answer from the Report alone, as in the 'hints removed' row (0 = the paper)")
+                   help="probability that every hint line of a training report reads 'withheld' at once, so "
+                        "that the heads learn to answer from the Report alone, as in the 'hints removed' row "
+                        "(0 = the paper)")
     p.add_argument("--split", choices=["auto", "style", "random"],
                    help="style: whole styles held out for validation and test (needs a 'style' per record); "
                         "random: stratified 80/10/10 (the paper); auto: style when the data has styles")

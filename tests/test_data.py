@@ -269,7 +269,7 @@ def test_history_and_outside_rank_below_the_diagnosis():
 
 @pytest.mark.parametrize("sep", ["\n", " "])  # line-structured, and glued into one line by PDF extraction
 @pytest.mark.parametrize("note", [
-    "CORRECTION NOTE (02/27/2017): Overall Grade corrected to Grade 3 (previously reported as Grade 1; dictation error).",
+    "CORRECTION NOTE (02/27/2017): Overall Grade corrected to Grade 3 (previously reported as Grade 1; typo).",
     "REVISED 03/15/2021. Reason for revision: after review of the slides. Overall Grade: Grade 3 (was Grade 1).",
     "CORRECTED REPORT (10/13/2024): synoptic item \"Overall Grade\" changed from \"Grade 1\" to \"Grade 3\".",
 ])

@@ -159,7 +159,7 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
 def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path, monkeypatch):
     """Interrupted after optimizer step 2 (mid-epoch 1), resumed: same metrics and weights as straight through."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    extra = ["--augment", "0.5", "--hint-dropout", "0.5"]  # per-report augmentation and hint dropout replay too
+    extra = ["--augment", "0.5", "--hint-dropout", "0.5", "--hints-off", "0.3"]  # augmentation, hint dropout replay
     assert train_mtl.main(args(tiny_model_dir, reports_file, straight, *extra)) == 0
     forward, calls = train_mtl.Classifier.forward, [0]
 
@@ -189,6 +189,23 @@ def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path, mo
     lb = [json.loads(l)["loss"] for l in open(broken / "train_log.jsonl")]
     assert la == lb and len(la) == 6
 
+
+def test_hints_off_withholds_every_hint_line_of_a_report(tiny_model_dir):
+    """--hints-off P: a training report shows all seven hint lines 'withheld' with probability P (the 'hints removed'
+    row of Table I, learned); the others keep the inputs encoded up front."""
+    from types import SimpleNamespace
+    from llama import load_tokenizer
+    tok = load_tokenizer(tiny_model_dir)
+    reports = [data.Report(r["id"], r["text"], r["labels"]) for r in make_reports(40)]
+    cfg = train_mtl.TrainConfig(data="x", max_length=512, hints_off=0.5)
+    run = SimpleNamespace(train=reports, label_sets=data.head_label_sets(), state={"epoch": 0},
+                          train_seqs=train_mtl.encode_all(reports, cfg, tok))
+    withheld = []
+    for i, seq in enumerate(train_mtl.training_inputs(run, cfg, tok, range(len(reports)))):
+        off = train_mtl.encode(reports[i], cfg, tok, None, list(data.TASKS))  # all seven lines 'withheld'
+        assert off != run.train_seqs[i] and seq in (off, run.train_seqs[i])
+        withheld.append(seq == off)
+    assert 10 <= sum(withheld) <= 30  # 40 reports at P = 0.5
 
 def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsys):
     bad = make_reports(12)
