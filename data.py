@@ -320,7 +320,8 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case and up
 # to three more words, maybe after a TNM letter ("pT Category:"); an optional "(...)", then ':' (not a time,
 # 10:30) or dotted leaders
-_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
+_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
+                             r"(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
                              r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?"
                              r"\s*(?::(?!\d)|\.{3,})")
 

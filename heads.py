@@ -51,6 +51,7 @@ def mean_pool(hidden, attention_mask, pool_mask=None):
     summed = (hidden.float() * m).sum(1)                       # (B, D)
     return (summed / m.sum(1).clamp(min=1.0)).to(hidden.dtype)
 
+
 def in_span(hidden, spans):
     """(B, K, T) bool: which positions of hidden (B, T, D) lie in each row's span [start, end) per task (B, K, 2)."""
     pos = torch.arange(hidden.shape[1], device=hidden.device)

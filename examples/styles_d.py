@@ -303,7 +303,7 @@ def d_synoptic_network(c, rng):
          *ER, *PR, *her2, f"Ki-67: {c['ki67']}%", "", signature(rng, d[1])]
     if later:
         L += ["", f"ADDENDUM ({d[3]}): reflex HER2 in situ hybridization on block A3.", *later, signature(rng, d[3])]
-    if fix:  # the note on top of the report (as the LIS prints it) or after everything else
+    if fix:  # the note under the three header lines (as the LIS prints it) or after everything else
         note = correction_note(rng, r, fix, d[2])
         L = L[:3] + [note, ""] + L[3:] if rng.random() < 0.5 else L + ["", note, signature(rng, d[2])]
         r.tags.add("corrected_report")

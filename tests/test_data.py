@@ -266,7 +266,6 @@ def test_history_and_outside_rank_below_the_diagnosis():
     assert data.is_distractor("clinical stage cT2 cN0") and not data.is_distractor("pT2 (AJCC 2017), ratio 2.1")
 
 
-
 @pytest.mark.parametrize("sep", ["\n", " "])  # line-structured, and glued into one line by PDF extraction
 @pytest.mark.parametrize("note", [
     "CORRECTION NOTE (02/27/2017): Overall Grade corrected to Grade 3 (previously reported as Grade 1; typo).",
@@ -286,6 +285,7 @@ def test_a_correction_note_outranks_the_value_it_corrects(note, sep):
         assert "Grade 3" in first, first  # the note's clause, not "Overall Grade: Grade 1"
     assert not data.is_distractor(note) and data.section_of(note) == "addendum"
     assert data.is_distractor("History of right breast carcinoma, previously reported as grade 1")
+
 
 # ---------------------------------------------------------------- validation: every problem, its line and field
 

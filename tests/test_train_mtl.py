@@ -207,6 +207,7 @@ def test_hints_off_withholds_every_hint_line_of_a_report(tiny_model_dir):
         withheld.append(seq == off)
     assert 10 <= sum(withheld) <= 30  # 40 reports at P = 0.5
 
+
 def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsys):
     bad = make_reports(12)
     bad[3]["labels"]["T"] = "T9"
