@@ -317,13 +317,16 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"ancillary|studies|results?|indication|outside|referring|institution|checklist|category|"
                r"immunohistochemi(?:stry|cal)|stains?|staining|score|index|clone|allred|"
                r"(?:part|specimen) [A-H1-9])\b")
-# a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case and up
-# to three more words, maybe after a TNM letter ("pT Category:"); an optional "(...)", then ':' (not a time,
-# 10:30) or dotted leaders
+# a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case (not the
+# value of the label before it: "Status: Negative Percentage of Cells:" starts at "Percentage") and up to three
+# more words, maybe after a TNM letter ("pT Category:"); a word may carry its abbreviation ("Estrogen Receptor
+# (ER) Status:"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
+_ABBREV = r"(?: ?\((?=[^)]*[A-Za-z])[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)"
+_NOT_A_VALUE = r"(?!(?<=: )(?:Positive|Negative|Equivocal|Present|Absent|Moderate|Strong|Weak|Low|High|Intermediate)\b)"
 _EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
-                             r"(?:(?i:" + _LABEL_WORD + r"(?:[ /]" + _LABEL_WORD + r"){0,3})|"
-                             r"[A-Z][a-z][\w/-]*(?: [\w/-]+){0,3})(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?"
-                             r"\s*(?::(?!\d)|\.{3,})")
+                             r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
+                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV + r"(?: [\w/-]+" + _ABBREV + r"){0,5})"
+                             r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?\s*(?::(?!\d)|\.{3,})")
 
 
 def _cap(piece):

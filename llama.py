@@ -375,6 +375,17 @@ def load_model(path, dtype=torch.float32, quant=None, double_quant=False, device
     return model.eval()
 
 
+def first_blocks(model, n):
+    """Keep blocks 1..n (None: all): the final norm then follows block n, a cheaper model whose middle layers
+    often read a report better than the last ones, which specialise in the next token."""
+    if n is None:
+        return model
+    if not 1 <= n <= len(model.layers):
+        raise ValueError(f"--layers {n}: the model has {len(model.layers)} blocks")
+    del model.layers[n:]
+    return model
+
+
 # ----------------------------------------------------------------------------- tokenizer
 
 BOS_NAMES = ("<|begin_of_text|>", "<s>")  # Llama-3, Llama-2: BOS is prepended to every text

@@ -51,7 +51,8 @@ The alignment paper does not say where it departs from this recipe; our defaults
   - the learning rate decays linearly to 0 over --steps (the Trainer planned its decay over 3 epochs and was
     stopped at 1000 steps); batch sizes and step counts are flags because a CPU cannot run the paper's.
   - --lora-layers N (default 0 = all layers, as LLM2Vec) puts the LoRA on the last N layers only, so the
-    backward pass stops there: a CPU demo shortcut, not part of the recipe.
+    backward pass stops there: a CPU demo shortcut, not part of the recipe. --layers N keeps the first N blocks
+    (as train_mtl.py's): N/L of the time, and the embedding is read from block N.
 """
 
 import argparse
@@ -347,6 +348,10 @@ def apply_stage(model, out, stage, allow_unfinished=False):
             raise SetupError(f"{stage_dir}: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps)")
         print(f"note: stage {stage} is unfinished ({meta['steps_done']}/{meta['steps']} steps); using it as is",
               file=sys.stderr)
+    blocks = meta["settings"].get("layers") or model.config.num_hidden_layers
+    if blocks != len(model.layers):
+        raise SetupError(f"{stage_dir}: stage {stage} was trained on the first {blocks} blocks, not "
+                         f"{len(model.layers)}: pass --layers {blocks}")
     if meta["previous"] != previous_chain(out, stage):
         raise SetupError(f"{stage_dir / STAGE_FILE}: stage {stage} was trained on top of other versions of the "
                          f"earlier stages than the ones in {out} now; rerun stage {stage}")
@@ -355,11 +360,15 @@ def apply_stage(model, out, stage, allow_unfinished=False):
     return meta
 
 
-def load_stage_model(out, stage, model_path=None, dtype=torch.float32, device="cpu", allow_unfinished=False):
-    """Rebuild the model after `stage` (0 = untouched): the base with the LoRAs of stages 1..stage merged."""
+def load_stage_model(out, stage, model_path=None, dtype=torch.float32, device="cpu", allow_unfinished=False,
+                     layers=None):
+    """Rebuild the model after `stage` (0 = untouched): the base (its first `layers` blocks) with the LoRAs of
+    stages 1..stage merged."""
     if model_path is None and stage > 0:
         model_path = read_stage(out, 1)["base_model"]
-    model = llama.load_model(llama.resolve_model(model_path), dtype=dtype, device=device)
+    if layers is None and stage > 0:
+        layers = read_stage(out, 1)["settings"].get("layers")
+    model = llama.first_blocks(llama.load_model(llama.resolve_model(model_path), dtype=dtype, device=device), layers)
     for k in range(1, stage + 1):
         apply_stage(model, out, k, allow_unfinished=allow_unfinished and k == stage)
     return model
@@ -538,7 +547,7 @@ def run_embed(args, tok, base):
     if args.embed_limit:
         ids, texts = ids[:args.embed_limit], texts[:args.embed_limit]
     stages = sorted(set(parse_ints(args.embed_stages)))
-    model = llama.load_model(base, dtype=weight_dtype(args), device=args.device)
+    model = llama.first_blocks(llama.load_model(base, dtype=weight_dtype(args), device=args.device), args.layers)
     emb_dir = pathlib.Path(args.emb_dir or pathlib.Path(args.out) / "embeddings")
     merged = 0
     for stage in stages:
@@ -585,6 +594,7 @@ def stage_settings(args, stage, tok):
         "compute": "bf16" if compute_dtype(args)[0] == torch.bfloat16 else "fp32",
         "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
         "lora_targets": args.lora_targets.split(","), "lora_layers": args.lora_layers,
+        "layers": args.layers,
         "mask_token": args.mask_token, "mask_token_id": mask_token_id(tok, args.mask_token) if stage == 1 else None,
         "mask_prob": args.mask_prob, "simcse_dropout": args.simcse_dropout,
         "temperature": {1: None, 2: args.simcse_temperature, 3: args.supervised_temperature}[stage],
@@ -623,6 +633,7 @@ class AlignConfig:
     lora_dropout: float
     lora_targets: str
     lora_layers: int | None
+    layers: int | None
     mask_token: str
     mask_prob: float
     simcse_dropout: float
@@ -682,6 +693,9 @@ def build_parser():
     g.add_argument("--lora-targets", "--lora_targets", default=LORA_TARGETS)
     g.add_argument("--lora-layers", "--lora_layers", type=int, default=None,
                    help="LoRA on the last N blocks only (default: all, LLM2Vec)")
+    g.add_argument("--layers", type=int, default=None,
+                   help="the embedder is the first N blocks (default: all, LLM2Vec); a CPU shortcut, as in "
+                        "train_mtl.py: N/L of the time, and a middle layer of the demo model embeds reports better")
     g.add_argument("--mask-token", "--mask_token", default="_", help="MNTP mask token (Llama-3 has none)")
     g.add_argument("--mask-prob", "--mask_prob", type=float, default=0.2, help="MNTP masking probability")
     g.add_argument("--simcse-dropout", "--simcse_dropout", type=float, default=0.3, help="attention dropout in stage 2")
@@ -762,8 +776,10 @@ def setup(args):
         raise SetupError("--data is required to train")
     if stages and stages[0] > 1:
         previous_chain(args.out, stages[0])  # the finished earlier stages this run builds on
-    if args.model is None and not (stages and stages[0] == 1) and pathlib.Path(args.out, "stage1", STAGE_FILE).exists():
-        args.model = read_stage(args.out, 1)["base_model"]  # the base this run was trained on
+    if not (stages and stages[0] == 1) and pathlib.Path(args.out, "stage1", STAGE_FILE).exists():
+        first = read_stage(args.out, 1)  # the base this run was trained on, and how many of its blocks
+        args.model = args.model or first["base_model"]
+        args.layers = args.layers or first["settings"].get("layers")
     try:
         base = llama.resolve_model(args.model)
         tok = llama.load_tokenizer(base)
@@ -771,6 +787,9 @@ def setup(args):
         raise SetupError(f"--model {args.model or '(demo model)'}: {e}") from None
     pairs, plan = None, {}
     problems = check_split(args.holdout, args.validation) if stages or (args.embed and args.embed_part != "all") else []
+    blocks = llama.LlamaConfig.from_json(base / "config.json").num_hidden_layers
+    if args.layers is not None and not 1 <= args.layers <= blocks:
+        problems.append(f"--layers {args.layers}: the model has {blocks} blocks")
     if stages:
         try:
             pairs = data.read_pairs(args.data, skip_bad=args.skip_bad)
@@ -815,7 +834,7 @@ def main(argv=None):
               f"{'bf16' if weight_dtype(args) == torch.bfloat16 else 'fp32'}", file=sys.stderr)
         if stages:
             model = load_stage_model(args.out, stages[0] - 1, base, dtype=weight_dtype(args),
-                                     device=args.device)
+                                     device=args.device, layers=args.layers)
             for stage in stages:
                 s, examples = plan[stage]
                 if already_done(args.out, stage, s, base):

@@ -39,7 +39,7 @@ from sklearn.metrics import f1_score
 import data
 import evaluate
 from heads import MultiTaskHeads, attention_pool, length_batches, span_pool
-from llama import choose_precision, load_model, load_tokenizer, pad_batch, resolve_model
+from llama import choose_precision, first_blocks, load_model, load_tokenizer, pad_batch, resolve_model
 from lora import atomic_write, inject_ia3, inject_lora, inject_prefix, load_any, save_any
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
@@ -323,10 +323,7 @@ def build_classifier(cfg, label_sets, device):
     weights = {"nf4": dtype, "bf16": torch.bfloat16, "fp32": torch.float32}[quant]
     llama = load_model(cfg.model, dtype=weights, quant="nf4" if quant == "nf4" else None, device=device)
     llama.requires_grad_(False)
-    if cfg.layers:
-        if not 1 <= cfg.layers <= len(llama.layers):
-            raise ValueError(f"--layers {cfg.layers}: the model has {len(llama.layers)} blocks")
-        del llama.layers[cfg.layers:]  # the final norm now follows block N
+    first_blocks(llama, cfg.layers)
     n = cfg.lora_layers or len(llama.layers)
     if cfg.adapter == "lora":
         inject_lora(llama.layers[len(llama.layers) - n:], targets=tuple(cfg.targets.split(",")), r=cfg.r,

@@ -237,6 +237,25 @@ def test_one_line_lists_and_receptor_labels_are_cut():
     assert h["PR"].startswith("Progesterone receptor (performed on core biopsy SP19-4112): positive, 10%")
     assert h["grade"] == "Nottingham grade 2 (tubules 1, nuclei 2, mitoses 3)"
 
+
+def test_one_line_checklist_keeps_an_abbreviated_label_whole():
+    """A CAP biomarker checklist flattened to one line: 'Estrogen Receptor (ER) Status:' is one label, so the
+    status stays in the ER clause, and a value ('Negative') does not start the next label ('Percentage of Cells
+    with Nuclear Positivity:'); '(2/4)' is a value, not an abbreviation that lengthens a label."""
+    text = ("Specimen: Left breast, core needle biopsy Estrogen Receptor (ER) Status: Negative (less than 1%) "
+            "Percentage of Cells with Nuclear Positivity: 0% Internal control cells present and stain as expected "
+            "Progesterone Receptor (PgR) Status: Positive Percentage of Cells with Nuclear Positivity: 20% "
+            "Average Intensity of Staining: Moderate HER2 (by immunohistochemistry): Equivocal (Score 2+) "
+            "Regional Lymph Nodes (pN): pN1a LYMPH NODES: METASTATIC CARCINOMA IN 2 OF 4 LYMPH NODES (2/4) "
+            "Primary Tumor (pT): pT1c")
+    h = data.hints(text)
+    assert h["ER"].startswith("Estrogen Receptor (ER) Status: Negative (less than 1%)")
+    assert h["PR"].startswith("Progesterone Receptor (PgR) Status: Positive")
+    assert h["HER2"].startswith("HER2 (by immunohistochemistry): Equivocal (Score 2+)")
+    assert "Percentage of Cells with Nuclear Positivity: 20%" in data.report_lines(text)
+    assert "LYMPH NODES: METASTATIC CARCINOMA IN 2 OF 4 LYMPH NODES (2/4)" in data.report_lines(text)
+
+
 def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     text = ("FINAL DIAGNOSIS: INVASIVE DUCTAL CARCINOMA, NOTTINGHAM GRADE ll/III. Pathologic stage: pTlc pNO cMO. "
             "Estr0gen receptor: P0SITIVE (90%). PROGESTERONE RECEPTOR: NEGATlVE. HER2 (lHC): 2+, FISH: amplifed.")

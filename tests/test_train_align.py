@@ -297,3 +297,23 @@ def test_stages_train_on_the_train_part_and_embed_part_heldout_embeds_the_rest(t
     assert set(json.loads((tmp_path / "embeddings" / "stage0.ids.json").read_text())) == held
     assert train_align.main(["--model", str(tiny[0]), "--data", str(tiny[1]), "--out", str(tmp_path),
                              "--holdout", "0.7", "--validation", "0.5"]) == 2
+
+
+def test_layers_trains_and_embeds_with_the_first_blocks(tiny, tmp_path, capsys):
+    """--layers 1: stage 1's LoRA sits in block 0 and the embeddings are the one-block model's; --embed reads the
+    number of blocks from stage1/stage.json, and a run asking for other blocks than the stages had is refused."""
+    cli(tiny, tmp_path, "--stages", "1", "--steps", "2", "--layers", "1")
+    from safetensors.torch import load_file
+    assert {k.split(".")[4] for k in load_file(tmp_path / "stage1" / lora.WEIGHTS_NAME)} == {"0"}
+    embed = ["--out", str(tmp_path), "--embed", str(tiny[1]), "--embed_max_length", "32", "--embed_limit", "6",
+             "--no-bf16", "--embed-stages"]
+    assert train_align.main(embed + ["0,1"]) == 0
+    model, tok = fresh(tiny)
+    texts = [p.radiology for p in train_align.data.read_pairs(tiny[1])[:6]]
+    full, one, stage1 = (train_align.embed_corpus(m, tok, texts, 32, train_align.INSTRUCTION) for m in
+                         (model, llama.first_blocks(fresh(tiny)[0], 1), train_align.load_stage_model(tmp_path, 1)))
+    X0, X1 = (np.load(tmp_path / "embeddings" / f"stage{k}.npy") for k in (0, 1))
+    assert np.allclose(X0, one, atol=1e-5) and not np.allclose(X0, full, atol=1e-2)
+    assert np.allclose(X1, stage1, atol=1e-5)
+    assert train_align.main(embed + ["1", "--layers", "2"]) == 2 and "pass --layers 1" in capsys.readouterr().err
+    assert train_align.main(embed + ["0", "--layers", "3"]) == 2 and "the model has 2 blocks" in capsys.readouterr().err
