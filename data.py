@@ -504,7 +504,7 @@ def is_distractor(unit):
     return any(not _NOT_THE_PAST.search(unit[max(0, m.start() - 25):m.end() + 25]) for m in _YEAR.finditer(unit))
 
 
-_OCR_LIKE = {"o": "[o0]", "e": "[ec]", "l": "[l1|]", "i": "[il1|]", "m": "(?:m|rn)", "d": "(?:d|cl)"}
+_OCR_LIKE = {"o": "[o0]", "e": "[ec]", "l": "[lI1|]", "i": "[il1|]", "m": "(?:m|rn)", "d": "(?:d|cl)"}
 
 
 def _ocr_tolerant(pattern):
@@ -517,6 +517,10 @@ def _ocr_tolerant(pattern):
             j = pattern.index("]", i + 1) + 1
         elif pattern.startswith("(?", i):
             j = next(j for j in range(i + 2, len(pattern)) if pattern[j] in ":=!") + 1
+        elif pattern.startswith(("cl", "rn"), i):  # nuclear read as nudear, modern as modem
+            out.append("(?:c[lI1|]|d)" if pattern[i] == "c" else "(?:rn|m)")
+            i += 2
+            continue
         else:
             out.append(_OCR_LIKE.get(pattern[i].lower(), pattern[i]))
             i += 1
@@ -524,6 +528,66 @@ def _ocr_tolerant(pattern):
         out.append(pattern[i:j])
         i = j
     return "".join(out)
+
+
+# OCR of a scanned page confuses glyphs that look alike (0/O, 1/l/I, rn/m, cl/d, e/c). Where the context says
+# which glyph was meant, the text is put back before anything reads it; a digit never becomes another digit
+LEXICON = ("estrogen oestrogen progesterone receptor receptors hormone positive negative equivocal borderline "
+           "amplified amplification immunohistochemistry immunohistochemical invasive carcinoma ductal lobular "
+           "metastatic metastasis metastases micrometastasis micrometastases isolated lymph node nodes sentinel "
+           "distant regional category stage grade nuclear pleomorphism mitoses mitotic tubule tubules tubular "
+           "differentiated moderately poorly well score ratio allred staining intensity nottingham histologic "
+           "pathologic tumor tumour size primary applicable identified detected present absent").split()
+_LEXICON_RE = re.compile(r"(?<![\w|])(?:" + "|".join(_ocr_tolerant(w) for w in LEXICON) + r")(?![\w|])", re.I)
+_LEXICON_WORD = [(w, re.compile(_ocr_tolerant(w), re.I)) for w in LEXICON]
+_TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])?)+")  # pt1c, ypt0n1a: not words
+_NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3l %, l.2 cm, l+, l/3
+    (r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d/)[Oo](?![\w])", "0"),
+    (r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d/)[lI|](?![\w])", "1"),
+]
+_TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
+                      r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
+_ROMAN_OCR = re.compile(r"(?<![\w])[lI|]{1,3}(?=/(?:III|[lI|]{3})(?![\w]))|(?<=/)[lI|]{3}(?![\w])|"
+                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])")  # ll/III, grade Il
+
+
+def _spelt(word, canon):
+    """canon in the case the OCR'd word was written in: PROGESTERONE, Estrogen, lymph (not 'Lymph' for 'Iymph')."""
+    letters = [c for c in word if c.isalpha() and c not in "Il"]
+    if len(letters) > 1 and all(c.isupper() for c in letters):
+        return canon.upper()
+    return canon.capitalize() if word[0].isupper() and not (word[0] == "I" and canon[0] == "l") else canon
+
+
+def _letters_for_digits(m):
+    """A word with 0/1 among its letters, each 0/1 between letters (two on one side: not a1c) or opening a word
+    of three more letters (1nvasive) or closing one (ducta1), spelt with letters: P0SITIVE, ce1ls; else as is."""
+    w = m.group()
+    if _TNM_TOKEN.fullmatch(w) or not re.fullmatch(r"[A-Za-z01]+", w):
+        return w
+    ok = [re.match(r"[A-Za-z]{3}", w[i + 1:]) if i == 0 else re.search(r"[A-Za-z]{3}$", w[:i]) if i == len(w) - 1
+          else re.search(r"(?:^[A-Z]|[a-z])[a-z]*$|[A-Z]{2}$", w[:i]) and re.match(r"[a-z]{2}|[A-Z]{2}", w[i + 1:]) or
+          re.search(r"[a-z]{2}$|[A-Z]{2}$", w[:i]) and re.match(r"[a-z]|[A-Z]", w[i + 1:])
+          for i, c in enumerate(w) if c in "01"]
+    if not ok or not all(ok):
+        return w
+    upper = sum(c.isupper() for c in w) > sum(c.islower() for c in w)
+    return w.translate(str.maketrans("01", "OI" if upper else "ol"))
+
+
+def repair_ocr(text):
+    """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
+    9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic. Text without such confusions comes back as it is."""
+    text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
+    for pattern, digit in _NUMBER_OCR:
+        text = re.sub(pattern, digit, text)
+    text = _TNM_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0"), text)
+    text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
+
+    def word(m):
+        w = m.group()
+        return w if w.lower() in LEXICON else next(_spelt(w, canon) for canon, rx in _LEXICON_WORD if rx.fullmatch(w))
+    return _LEXICON_RE.sub(word, text)
 
 
 # TNM categories as written and as OCR'd (pTlc, pNO, cMl); the letter T/N/M itself in capitals
@@ -685,6 +749,11 @@ def site_text(text, site=None):
     if normalize_site(site) not in blocks:
         raise ValueError(f"site {site!r} not found; blocks: {[s for s in blocks if s]}")
     return blocks[normalize_site(site)]
+
+
+def as_read(text, site=None):
+    """What the model reads of a record: its site's block, capitals recased, OCR confusions put back."""
+    return repair_ocr(recase(site_text(text, site)))
 
 
 def random_window(text, budget, rng, tokenizer=None):
@@ -909,7 +978,7 @@ def prompt_parts(text, mode="window", site=None, k=5, tokenizer=None, rng=None, 
     cheaper than one input per task. Each task keeps its own line in the Hints block, at the end of the input,
     so that the tokens of that line (which attend to the whole report) can be pooled for that task's head.
     """
-    block = recase(site_text(text, site))
+    block = as_read(text, site)
     return head(), report_block(block, mode, k, tokenizer, rng, budget), hint_lines(block, drop_hints)
 
 
@@ -937,7 +1006,7 @@ def encode_report(report, tokenizer, max_length=512, mode="window", k=5, seed=42
     drop_hints: tasks whose hint line reads HINT_WITHHELD. truncated: whether anything was cut.
     """
     rng = random.Random(f"{seed}:{report.id}")
-    block = recase(site_text(report.text, report.site))
+    block = as_read(report.text, report.site)
     h = tokenizer.encode(head(), add_bos=True)
     hb = tokenizer.encode(HINTS_BLOCK, add_bos=False)
     found = _hint_clauses(block, drop_hints)
