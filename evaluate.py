@@ -540,7 +540,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Tables of the MTL paper for train_mtl.py runs.")
     p.add_argument("run", nargs="?", help="a run directory: prints Table I, writes PNGs")
     p.add_argument("--data", help="score the run on this labelled reports.jsonl instead of its own test split")
-    p.add_argument("--no-hints", action="store_true", help="with --data: every hint line reads 'none' (ablation)")
+    p.add_argument("--no-hints", action="store_true", help="with --data: every hint line reads 'withheld' (ablation)")
     p.add_argument("--skip-bad", action="store_true", help="with --data: leave out bad lines (listed)")
     p.add_argument("--out", help="with --data: where to write predictions and plots (default RUN/eval_<file>)")
     p.add_argument("--compare", nargs="+", metavar="RUN", help="runs of the ablation flags: Tables II-IV")

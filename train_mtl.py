@@ -7,7 +7,9 @@ HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with three departu
   --pool field (default): each head reads the mean hidden state of its own task's Hints line, the analogue
       of the paper's terminal state of a one-field input; --pool last is the paper's single last token.
       Measured on the demo model, the last token carries mostly the last hint line (HER2) and little else.
-      --pool attention learns one query per task that weighs the tokens of that line instead of averaging them.
+      --pool attention learns one query per task that weighs the tokens of that line instead of averaging them;
+      --pool attention+report adds a second query per task over the Report, so that a head still has the
+      report's own words when its hint line is withheld (--hints-off) or the rules found nothing.
   --head-init probe (default): heads fitted to the frozen features before fine-tuning; --head-init zero.
   --not-stated class (default): every head has a "not stated" class learned from the null labels, so predict
       answers null where the report is silent; --not-stated ignore is the paper (null labels carry no loss).
@@ -147,10 +149,11 @@ def train_parser():
                         "blocks below need no backward pass, a budget knob for small machines")
     p.add_argument("--single-task", action="store_true", help="one adapter + head per task (Table III's STL)")
     p.add_argument("--slicing", choices=["window", "full", "random"], help="input mode (Table IV)")
-    p.add_argument("--pool", choices=["field", "attention", "last", "mean"],
+    p.add_argument("--pool", choices=["field", "attention", "attention+report", "last", "mean"],
                    help="what each head reads: field = the mean over its task's own Hints line; attention = a "
-                        "learned weighting of that line's tokens; last = the last token (the paper's terminal "
-                        "hidden state, shared by all heads); mean = all tokens")
+                        "learned weighting of that line's tokens; attention+report = that, plus a learned "
+                        "weighting of everything before the Hints block; last = the last token (the paper's "
+                        "terminal hidden state, shared by all heads); mean = all tokens")
     p.add_argument("--head-init", choices=["probe", "zero"],
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
     p.add_argument("--weighted",
@@ -245,13 +248,16 @@ def collate(encoded, tasks, pool, pad_id):
 
     pool "field" (and "attention", which weighs them): each task's head reads the tokens of its own Hints line,
     which come after (and attend to) the whole report, the counterpart of the paper's terminal state of a
-    one-field input; "last": every head reads the last token; "mean": every head reads all tokens.
+    one-field input; "attention+report": those K spans, then K times the prompt before the Hints block (B, 2K, 2);
+    "last": every head reads the last token; "mean": every head reads all tokens.
     """
     rows = []
     for seq, spans in encoded:
         n = len(seq)
         if pool in ("field", "attention"):
             rows.append([spans[t] for t in tasks])
+        elif pool == "attention+report":  # K Hints lines, then K times the prompt before the Hints block
+            rows.append([spans[t] for t in tasks] + [(0, min(s for s, _ in spans.values()))] * len(tasks))
         elif pool == "last":
             rows.append([(n - 1, n)] * len(tasks))
         else:
@@ -291,16 +297,22 @@ class Classifier(nn.Module):
         K, D = len(label_sets), llama.config.hidden_size
         self.register_buffer("z_mean", torch.zeros(K, D))
         self.register_buffer("z_std", torch.ones(K, D))
-        if pool == "attention":  # one query per task over its Hints line; zero = field pooling at the start
+        if pool.startswith("attention"):  # one query per task over its Hints line; zero = field pooling at first
             self.pool_query = nn.Parameter(torch.zeros(K, D))
+        if pool == "attention+report":  # and one over the Report, which a head needs when its line is withheld
+            self.report_query = nn.Parameter(torch.zeros(K, D))
 
     def pooled(self, input_ids, attention_mask, spans):
-        """input_ids, attention_mask (B, T); spans (B, K, 2) from collate -> z of every task (B, K, D) fp32."""
+        """input_ids, attention_mask (B, T); spans (B, K, 2) or (B, 2K, 2) from collate -> z of each task (B, K, D)."""
         tune_encoder = any(p.requires_grad for p in self.llama.parameters())
         with torch.set_grad_enabled(tune_encoder and torch.is_grad_enabled()):
             hidden = self.llama(input_ids, attention_mask)          # (B, T, D)
         if self.pool == "attention":
             return attention_pool(hidden, spans, self.pool_query).float()
+        if self.pool == "attention+report":
+            K = self.pool_query.shape[0]
+            return (attention_pool(hidden, spans[:, :K], self.pool_query)
+                    + attention_pool(hidden, spans[:, K:], self.report_query)).float()
         return span_pool(hidden, spans).float()                     # (B, K, D)
 
     def forward(self, input_ids, attention_mask, spans):

@@ -1,6 +1,7 @@
 """Forward-pass throughput of llama.py vs transformers on SmolLM2-135M, measured in the same run.
 
-    python bench/bench_forward.py [--batch 4] [--seq 256] [--repeats 5] [--threads N]
+    python bench/bench_forward.py [--batch 4] [--seq 256] [--repeats 5] [--threads N] [--precisions fp32,bf16]
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_forward.py --precisions fp32  # an AVX2 CPU
 
 Both models get the same weights (the converted demo dir), the same batch (one row right-padded
 to half length, so the padding-mask path is exercised) and no_grad; the runs alternate so load
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precisions", default="fp32,bf16")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,8 +44,9 @@ def main():
     att = torch.ones_like(ids)
     att[-1, args.seq // 2:] = 0
     n_tokens = int(att.sum())
-    print(f"{path.name}  batch {args.batch} x {args.seq}  ({n_tokens} real tokens)  threads {torch.get_num_threads()}")
-    for dtype in (torch.float32, torch.bfloat16):
+    print(f"{path.name}  batch {args.batch} x {args.seq}  ({n_tokens} real tokens)  threads {torch.get_num_threads()}  "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    for dtype in ({"fp32": torch.float32, "bf16": torch.bfloat16}[p] for p in args.precisions.split(",")):
         ours = llama.load_model(path, dtype=dtype)
         ref = LlamaForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa").model.eval()
         runs = {"ours": lambda: ours(ids, att), "transformers": lambda: ref(input_ids=ids, attention_mask=att)}

@@ -9,6 +9,7 @@ goes first), so a slow spell of the machine falls on both sides alike. fp32 = fp
 bf16 = bf16 base weights under bf16 autocast, adapters in fp32.
 
     python bench/bench_train.py [--steps 10] [--warmup 2] [--batch 2] [--length 256] [--threads N]
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_train.py --precisions fp32  # an AVX2 CPU
 """
 import argparse
 import json
@@ -142,7 +143,7 @@ def main():
                   f"{' '.join(f'{t:.2f}' for t in times[impl])}, {rows[impl, precision]['peak_rss_mb']:.0f} MB peak RSS",
                   file=sys.stderr)
     print(f"LoRA training step, SmolLM2-135M, batch {a.batch} x {a.length}, threads {a.threads or torch.get_num_threads()}"
-          f", load average {os.getloadavg()[0]:.1f}")
+          f", load average {os.getloadavg()[0]:.1f}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"{'precision':9s} {'ref s/step':>10s} {'ours s/step':>11s} {'speed-up':>8s} "
           f"{'ref MB':>7s} {'ours MB':>7s} {'mem ratio':>9s}")
     for precision in a.precisions.split(","):

@@ -618,7 +618,8 @@ def test_recased_capitals_keep_the_evidence():
 
 @pytest.mark.parametrize("ocr, meant", [
     ("pTlc pNO(sn) cMO", "pT1c pN0(sn) cM0"), ("ER: P0SITIVE (9O %)", "ER: POSITIVE (90 %)"),
-    ("Nottingham grade ll/III", "Nottingham grade II/III"), ("HER2 score l+, O/3 nodes, l.2 cm", "HER2 score 1+, 0/3 nodes, 1.2 cm"),
+    ("Nottingham grade ll/III", "Nottingham grade II/III"),
+    ("HER2 score l+, O/3 nodes, l.2 cm", "HER2 score 1+, 0/3 nodes, 1.2 cm"),
     ("rnetastatic carcinorna in 1ymph nodes", "metastatic carcinoma in lymph nodes"),
     ("nudear grade; Estr0gen receptor: Positivc", "nuclear grade; Estrogen receptor: Positive"),
     ("PROGESTERONE RECEPTOR: NEGAT1VE", "PROGESTERONE RECEPTOR: NEGATIVE"),
@@ -642,10 +643,10 @@ def test_ocr_repair_gives_back_the_evidence():
     for r in recs:
         text = data.site_text(r["text"], r.get("site"))
         ocr = data.arrive(text, random.Random(r["id"]), "ocr")
+        forms = (("clean", text), ("ocr", ocr), ("repaired", data.repair_ocr(ocr)))
         for task, ps in r["evidence"].items():
             if r["labels"].get(task):
-                found.update(k for p in ps for k, t in (("clean", text), ("ocr", ocr), ("repaired", data.repair_ocr(ocr)))
-                             if p in t)
+                found.update(k for p in ps for k, t in forms if p in t)
     assert found["repaired"] - found["ocr"] >= 0.5 * (found["clean"] - found["ocr"])
 
 

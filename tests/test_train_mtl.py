@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import data  # noqa: E402
+import llama  # noqa: E402
 import train_mtl  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -325,6 +326,34 @@ def test_attention_pool_trains_its_queries_and_predicts_from_the_saved_run(tiny_
     assert_predict_reproduces_test(out, tmp_path)
 
 
+def test_report_pool_answers_from_the_report_when_every_hint_is_withheld(tiny_model_dir, reports_file, tmp_path):
+    """--pool attention+report: a second query per task reads the prompt before the Hints block; both queries are
+    saved and read back by predict, and z_k = sum over the Hints line of softmax(h q_k) h + sum over the prompt
+    before the Hints block of softmax(h r_k) h, written out here token by token."""
+    from safetensors.torch import load_file
+    out = tmp_path / "both"
+    assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", "frozen", "--pool", "attention+report",
+                               "--epochs", "1", "--lr", "1e-2", "--hints-off", "0.5")) == 0
+    state = load_file(out / "heads.safetensors")
+    assert state["pool_query"].shape == state["report_query"].shape == (7, 32)
+    assert state["report_query"].abs().sum() > 0  # it started at zero (the mean of the prompt) and moved
+    assert_predict_reproduces_test(out, tmp_path)
+    cfg, models, dtype, _ = train_mtl.load_run(str(out))
+    model, tok = models[0], llama.load_tokenizer(cfg.model)
+    reports = data.read_reports(reports_file)[:2]
+    encoded = train_mtl.encode_all(reports, cfg, tok, drop_hints=data.TASKS)
+    ids, mask, spans = train_mtl.collate(encoded, data.TASKS, "attention+report", tok.pad_id)
+    with torch.no_grad():
+        z, hidden = model.pooled(ids, mask, spans), model.llama(ids, mask).float()   # (2, 7, D), (2, T, D)
+    for b in range(2):
+        for k in range(7):
+            want = 0
+            for (start, end), q in ((spans[b, k], model.pool_query[k]), (spans[b, 7 + k], model.report_query[k])):
+                h = hidden[b, start:end]
+                want = want + torch.softmax(h @ q.float() / h.shape[-1] ** 0.5, 0) @ h
+            torch.testing.assert_close(z[b, k], want, rtol=1e-4, atol=1e-5)
+
+
 def test_schedule_is_cosine_with_linear_warmup():
     """Same curve as transformers.get_cosine_schedule_with_warmup with W = ceil(3% of the steps)."""
     from transformers import get_cosine_schedule_with_warmup
@@ -433,7 +462,9 @@ def test_layers_and_probe_head_init(tiny_model_dir, reports_file, tmp_path):
     assert fitted < 0.5 * zero
     # what each head pools: its own Hints line (field), the last token (last, the paper), every token (mean)
     spans0, n = encoded[0][1], len(encoded[0][0])
+    hints_start = min(s for s, _ in spans0.values())
     for pool, want in [("field", [spans0[t] for t in data.TASKS]), ("attention", [spans0[t] for t in data.TASKS]),
+                       ("attention+report", [spans0[t] for t in data.TASKS] + [(0, hints_start)] * 7),
                        ("last", [(n - 1, n)] * 7), ("mean", [(0, n)] * 7)]:
         assert train_mtl.collate(encoded[:2], data.TASKS, pool, tok.pad_id)[2][0].tolist() == [list(s) for s in want]
     with pytest.raises(ValueError, match="--layers 9"):
