@@ -559,17 +559,26 @@ def _spelt(word, canon):
     return canon.capitalize() if word[0].isupper() and not (word[0] == "I" and canon[0] == "l") else canon
 
 
+def _reads_as_letter(w, i):
+    """Whether the 0 or 1 at w[i] stands for a letter: it opens a word of three more letters (1nvasive), closes
+    one (ducta1), or stands between letters, two of them on one side, in one case (P0SITIVE, ce1ls; not a1c, HbA1c)."""
+    before, after = w[:i], w[i + 1:]
+    if i == 0:
+        return bool(re.match(r"[A-Za-z]{3}", after))
+    if i == len(w) - 1:
+        return bool(re.search(r"[A-Za-z]{3}$", before))
+    two_after = re.search(r"(?:^[A-Z]|[a-z])[a-z]*$|[A-Z]{2}$", before) and re.match(r"[a-z]{2}|[A-Z]{2}", after)
+    two_before = re.search(r"[a-z]{2}$|[A-Z]{2}$", before) and re.match(r"[A-Za-z]", after)
+    return bool(two_after or two_before)
+
+
 def _letters_for_digits(m):
-    """A word with 0/1 among its letters, each 0/1 between letters (two on one side: not a1c) or opening a word
-    of three more letters (1nvasive) or closing one (ducta1), spelt with letters: P0SITIVE, ce1ls; else as is."""
+    """A word whose every 0/1 reads as a letter, spelt with letters (P0SITIVE, ce1ls); a TNM code stays."""
     w = m.group()
-    if _TNM_TOKEN.fullmatch(w) or not re.fullmatch(r"[A-Za-z01]+", w):
+    digits = [i for i, c in enumerate(w) if c in "01"]
+    if not digits or _TNM_TOKEN.fullmatch(w) or not re.fullmatch(r"[A-Za-z01]+", w):
         return w
-    ok = [re.match(r"[A-Za-z]{3}", w[i + 1:]) if i == 0 else re.search(r"[A-Za-z]{3}$", w[:i]) if i == len(w) - 1
-          else re.search(r"(?:^[A-Z]|[a-z])[a-z]*$|[A-Z]{2}$", w[:i]) and re.match(r"[a-z]{2}|[A-Z]{2}", w[i + 1:]) or
-          re.search(r"[a-z]{2}$|[A-Z]{2}$", w[:i]) and re.match(r"[a-z]|[A-Z]", w[i + 1:])
-          for i, c in enumerate(w) if c in "01"]
-    if not ok or not all(ok):
+    if not all(_reads_as_letter(w, i) for i in digits):
         return w
     upper = sum(c.isupper() for c in w) > sum(c.islower() for c in w)
     return w.translate(str.maketrans("01", "OI" if upper else "ol"))
