@@ -1,8 +1,8 @@
 """Reports in, model inputs out: reading and checking the JSONL files, canonical labels, window slicing of text
 with or without line breaks (units tagged by section, evidence ranked per task), the four-block prompt with its
 hint engine, the split by style (or stratified), label tensors with the "not stated" class, the naive regex
-baseline, and text as it arrives from elsewhere (`arrive`: one line, OCR, other headers). Padding is
-llama.pad_batch.
+baseline, and text as it arrives from elsewhere (`arrive`: one line, OCR, other headers) with what undoes it
+before the model reads (`as_read`: capitals recased, OCR confusions put back). Padding is llama.pad_batch.
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs
@@ -542,8 +542,8 @@ _LEXICON_RE = re.compile(r"(?<![\w|])(?:" + "|".join(_ocr_tolerant(w) for w in L
 _LEXICON_WORD = [(w, re.compile(_ocr_tolerant(w), re.I)) for w in LEXICON]
 _TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])?)+")  # pt1c, ypt0n1a: not words
 _NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3l %, l.2 cm, l+, l/3
-    (r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d/)[Oo](?![\w])", "0"),
-    (r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d/)[lI|](?![\w])", "1"),
+    (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d/)[Oo](?![\w])"), "0"),
+    (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d/)[lI|](?![\w])"), "1"),
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
@@ -588,8 +588,8 @@ def repair_ocr(text):
     """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
     9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic. Text without such confusions comes back as it is."""
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
-    for pattern, digit in _NUMBER_OCR:
-        text = re.sub(pattern, digit, text)
+    for rx, digit in _NUMBER_OCR:
+        text = rx.sub(digit, text)
     text = _TNM_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0"), text)
     text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
 

@@ -8,8 +8,8 @@ HER2 class-weighted (Eq. 6-7). Flag defaults are the paper's, with three departu
       of the paper's terminal state of a one-field input; --pool last is the paper's single last token.
       Measured on the demo model, the last token carries mostly the last hint line (HER2) and little else.
       --pool attention learns one query per task that weighs the tokens of that line instead of averaging them;
-      --pool attention+report adds a second query per task over the Report, so that a head still has the
-      report's own words when its hint line is withheld (--hints-off) or the rules found nothing.
+      --pool attention+report adds a second query per task over the prompt up to the Hints lines, so that a head
+      still has the report's own words when its hint line is withheld (--hints-off) or the rules found nothing.
   --head-init probe (default): heads fitted to the frozen features before fine-tuning; --head-init zero.
   --not-stated class (default): every head has a "not stated" class learned from the null labels, so predict
       answers null where the report is silent; --not-stated ignore is the paper (null labels carry no loss).
@@ -152,7 +152,7 @@ def train_parser():
     p.add_argument("--pool", choices=["field", "attention", "attention+report", "last", "mean"],
                    help="what each head reads: field = the mean over its task's own Hints line; attention = a "
                         "learned weighting of that line's tokens; attention+report = that, plus a learned "
-                        "weighting of everything before the Hints block; last = the last token (the paper's "
+                        "weighting of everything before the first Hints line; last = the last token (the paper's "
                         "terminal hidden state, shared by all heads); mean = all tokens")
     p.add_argument("--head-init", choices=["probe", "zero"],
                    help="probe: fit the heads to the frozen model's features before fine-tuning (LP-FT); zero")
@@ -248,7 +248,7 @@ def collate(encoded, tasks, pool, pad_id):
 
     pool "field" (and "attention", which weighs them): each task's head reads the tokens of its own Hints line,
     which come after (and attend to) the whole report, the counterpart of the paper's terminal state of a
-    one-field input; "attention+report": those K spans, then K times the prompt before the Hints block (B, 2K, 2);
+    one-field input; "attention+report": those K spans, then K times the prompt up to the first Hints line (B, 2K, 2);
     "last": every head reads the last token; "mean": every head reads all tokens.
     """
     rows = []
@@ -297,7 +297,7 @@ class Classifier(nn.Module):
         K, D = len(label_sets), llama.config.hidden_size
         self.register_buffer("z_mean", torch.zeros(K, D))
         self.register_buffer("z_std", torch.ones(K, D))
-        if pool.startswith("attention"):  # one query per task over its Hints line; zero = field pooling at first
+        if pool in ("attention", "attention+report"):  # a query per task over its Hints line; zero = field pooling
             self.pool_query = nn.Parameter(torch.zeros(K, D))
         if pool == "attention+report":  # and one over the Report, which a head needs when its line is withheld
             self.report_query = nn.Parameter(torch.zeros(K, D))

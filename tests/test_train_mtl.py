@@ -326,10 +326,10 @@ def test_attention_pool_trains_its_queries_and_predicts_from_the_saved_run(tiny_
     assert_predict_reproduces_test(out, tmp_path)
 
 
-def test_report_pool_answers_from_the_report_when_every_hint_is_withheld(tiny_model_dir, reports_file, tmp_path):
-    """--pool attention+report: a second query per task reads the prompt before the Hints block; both queries are
-    saved and read back by predict, and z_k = sum over the Hints line of softmax(h q_k) h + sum over the prompt
-    before the Hints block of softmax(h r_k) h, written out here token by token."""
+def test_report_pool_sums_attention_over_the_hints_and_over_the_report(tiny_model_dir, reports_file, tmp_path):
+    """--pool attention+report: a second query per task reads the prompt up to the first Hints line; both queries
+    are saved and read back by predict, and z_k = sum over the Hints line of softmax(h q_k) h + sum over the
+    prompt up to the first Hints line of softmax(h r_k) h, written out here token by token, hints withheld."""
     from safetensors.torch import load_file
     out = tmp_path / "both"
     assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", "frozen", "--pool", "attention+report",
