@@ -602,8 +602,8 @@ def repair_ocr(text):
 # TNM categories as written and as OCR'd (pTlc, pNO, cMl); the letter T/N/M itself in capitals
 _PREFIX = r"(?<![A-Za-z0-9])(?:[yraYRA]{0,2}[pcPC])"
 _CODE = r"(?:{L} ?(?:{d}|[xX])|{L}(?:[lI|](?=[a-dA-D(\s,.;:/]|mi|$)|[oO](?![a-z])))"
-_BARE = r"(?<![A-Za-z0-9]){L}(?:{d})"
-_FIELD = r"|(?<![A-Za-z0-9])[yY]?p{L}(?=\s*[:(])"  # the synoptic field name itself: "pM: not applicable"
+_BARE = r"(?<![A-Za-z0-9])(?<!P[1-3] ){L}(?:{d})(?! P[1-3] M[1-3])"  # not a UK grade's "(T3 P2 M1)"
+_FIELD = r"|(?<![A-Za-z0-9])[yY]?p{L}(?=\s*(?:[Cc]ategory\s*)?[:(])"  # the field name itself: "pM Category: ..."
 T_CODE = (_PREFIX + _CODE.format(L="T", d=r"is|IS|[0-4]") + r"(?:mi|MI|[a-dA-D])?(?![0-9a-z])|"
           + _BARE.format(L="T", d=r"is|[0-4]") + r"(?:mi|[a-d])?(?![0-9a-z])")
 N_CODE = (_PREFIX + _CODE.format(L="N", d="[0-3]") + r"(?:mi|MI|[a-cA-C])?(?![0-9a-z])|"
@@ -653,6 +653,13 @@ _VALUE = re.compile(r"[0-9+]|\b[IVX]{1,3}\b|" + _words(r"positive|negative|equiv
                                                        r"absent|present|identified|involved|free"))
 
 
+# "pM: not applicable", "pMX": pathologic M is rarely assessable on a resection, and the patient's M category is then
+# the clinical one (AJCC). Such a unit ranks below every unit that writes an M category, a history's cM0 included.
+_M_NOT_ASSESSED = re.compile(r"(?<![A-Za-z0-9])[pP][mM] ?[xX](?![A-Za-z0-9])|"
+                             + _words(r"not applicable|cannot be (?:determined|assessed)|not (?:assigned|assessed)"))
+M_NOT_ASSESSED = 0.01  # x keyword strength: 1.2 x 0.01 stays below a history's 0.15 x 0.3 x 1.0 for cM0
+
+
 def evidence_at(unit, task):
     """(strength, match) of the strongest keyword of `task` in a unit's text (the first of equals), or None."""
     for strength, rx in _EVIDENCE_RE[task]:
@@ -685,6 +692,8 @@ def units(text):
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
         strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
                     for t in TASKS if (found := evidence_at(u, t))}
+        if "M" in strength and _M_NOT_ASSESSED.search(u):
+            strength["M"] *= M_NOT_ASSESSED
         out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if is_distractor(u) else 1.0), strength))
     return tuple(out)
 

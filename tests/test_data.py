@@ -285,6 +285,28 @@ def test_history_and_outside_rank_below_the_diagnosis():
     assert data.is_distractor("clinical stage cT2 cN0") and not data.is_distractor("pT2 (AJCC 2017), ratio 2.1")
 
 
+@pytest.mark.parametrize("sep", ["\n", " "])
+@pytest.mark.parametrize("na, says", [("Distant Metastasis (pM): Not applicable - pM cannot be determined from "
+                                       "the submitted specimen(s)", "Not applicable"),
+                                      ("pM Category: (not assigned)", "not assigned"), ("Stage: pT2 pN1a pMX", "pMX")])
+def test_a_clinical_m_category_outranks_a_pm_not_assessed(na, says, sep):
+    """A resection rarely shows pathologic M: "pM: not applicable" sits beside the patient's clinical cM0, which
+    is the M category, so the cM0 of the history comes first; alone, the not-applicable line is the M hint."""
+    lines = ["CLINICAL HISTORY: 61-year-old woman, left breast mass. Clinical stage cT2 cN1 cM0.",
+             "FINAL DIAGNOSIS:", "Left breast, mastectomy: invasive ductal carcinoma.", "SYNOPTIC REPORT",
+             "Primary Tumor (pT): pT2", "Regional Lymph Nodes (pN): pN1a", na]
+    first, *rest = data.hint_clauses(sep.join(lines))["M"]
+    assert "cM0" in first and rest and says in rest[0], (first, rest)
+    assert says in data.hint_clauses(sep.join(lines[1:]))["M"][0]
+
+
+def test_a_uk_grade_score_is_not_a_stage():
+    """'Invasive grade: score 7 (T3 P2 M2)' gives tubules, pleomorphism and mitoses, not T3 and M2."""
+    text = "Invasive tumour size: 18 mm\nInvasive grade: score 7 (T3 P2 M2)\nPathological staging: pT1c pN0"
+    found = data.hint_clauses(text)
+    assert "M" not in found and not any("P2" in c for c in found["T"]) and "score 7" in found["grade"][0]
+
+
 @pytest.mark.parametrize("sep", ["\n", " "])  # line-structured, and glued into one line by PDF extraction
 @pytest.mark.parametrize("note", [
     "CORRECTION NOTE (02/27/2017): Overall Grade corrected to Grade 3 (previously reported as Grade 1; typo).",
