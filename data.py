@@ -653,13 +653,6 @@ _VALUE = re.compile(r"[0-9+]|\b[IVX]{1,3}\b|" + _words(r"positive|negative|equiv
                                                        r"absent|present|identified|involved|free"))
 
 
-# "pM: not applicable", "pMX": pathologic M is rarely assessable on a resection, and the patient's M category is then
-# the clinical one (AJCC). Such a unit ranks below every unit that writes an M category, a history's cM0 included.
-_M_NOT_ASSESSED = re.compile(r"(?<![A-Za-z0-9])[pP][mM] ?[xX](?![A-Za-z0-9])|"
-                             + _words(r"not applicable|cannot be (?:determined|assessed)|not (?:assigned|assessed)"))
-M_NOT_ASSESSED = 0.01  # x keyword strength: 1.2 x 0.01 stays below a history's 0.15 x 0.3 x 1.0 for cM0
-
-
 def evidence_at(unit, task):
     """(strength, match) of the strongest keyword of `task` in a unit's text (the first of equals), or None."""
     for strength, rx in _EVIDENCE_RE[task]:
@@ -692,17 +685,21 @@ def units(text):
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
         strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
                     for t in TASKS if (found := evidence_at(u, t))}
-        if "M" in strength and _M_NOT_ASSESSED.search(u):
-            strength["M"] *= M_NOT_ASSESSED
         out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if is_distractor(u) else 1.0), strength))
     return tuple(out)
 
 
+# cM0, pM1, M0: pathologic M is rarely assessable on a resection ("pM: not applicable"), and the patient's M
+# category is then the clinical one (AJCC), written in a history or a tumour board's stage
+_M_CATEGORY = re.compile(r"(?<![A-Za-z0-9])(?<!P[1-3] )[pcPC]?M ?[01](?![0-9a-z])")
+
+
 def ranked(us, task):
     """Indices of the units that speak of `task`, best evidence first: section weight x distractor penalty x
-    keyword strength; ties keep document order."""
-    scored = [(-u.weight * u.strength[task], i) for i, u in enumerate(us) if task in u.strength]
-    return [i for _, i in sorted(scored)]
+    keyword strength; ties keep document order. For M, a unit that writes the category comes first."""
+    scored = [(task == "M" and not _M_CATEGORY.search(u.text), -u.weight * u.strength[task], i)
+              for i, u in enumerate(us) if task in u.strength]
+    return [i for *_, i in sorted(scored)]
 
 
 def anchors(us, per_task=3):

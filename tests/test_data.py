@@ -291,10 +291,11 @@ def test_history_and_outside_rank_below_the_diagnosis():
                                       ("pM Category: (not assigned)", "not assigned"), ("Stage: pT2 pN1a pMX", "pMX")])
 def test_a_clinical_m_category_outranks_a_pm_not_assessed(na, says, sep):
     """A resection rarely shows pathologic M: "pM: not applicable" sits beside the patient's clinical cM0, which
-    is the M category, so the cM0 of the history comes first; alone, the not-applicable line is the M hint."""
+    is the M category, so the cM0 of the history comes first; alone, the not-applicable line is the M hint, before
+    a bare header that says nothing."""
     lines = ["CLINICAL HISTORY: 61-year-old woman, left breast mass. Clinical stage cT2 cN1 cM0.",
              "FINAL DIAGNOSIS:", "Left breast, mastectomy: invasive ductal carcinoma.", "SYNOPTIC REPORT",
-             "Primary Tumor (pT): pT2", "Regional Lymph Nodes (pN): pN1a", na]
+             "Primary Tumor (pT): pT2", "Regional Lymph Nodes (pN): pN1a", "DISTANT METASTASIS", na]
     first, *rest = data.hint_clauses(sep.join(lines))["M"]
     assert "cM0" in first and rest and says in rest[0], (first, rest)
     assert says in data.hint_clauses(sep.join(lines[1:]))["M"][0]
