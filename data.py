@@ -842,10 +842,17 @@ def clause(unit, task):
     return (lead + " ".join(s[start:end].split())).strip(" ,;|-").rstrip(".")
 
 
+def _states_grade(clause):
+    """Whether a clause names the histologic grade itself, not only a nuclear grade or a component score."""
+    found = evidence_at(clause, "grade")
+    return found is not None and found[0] >= STRONG
+
+
 def hint_clauses(text):
     """{task: [raw clauses]} for every task the text speaks of: the clauses of its MAX_MENTIONS best-ranked units
     (an addendum or the diagnosis before the microscopic description, history and outside values last), best
-    first. For HER2 the IHC and the ISH clause among them come first as one ('HER2 IHC 2+, FISH amplified').
+    first. A stated grade keeps out a nuclear grade or a component score, which are written on the same 1-3
+    scale. For HER2 the IHC and the ISH clause among them come first as one ('HER2 IHC 2+, FISH amplified').
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = units(text)
     out = {}
@@ -856,6 +863,8 @@ def hint_clauses(text):
             if c and c not in found:
                 found.append(c)
         found = found[:MAX_MENTIONS]
+        if task == "grade" and found and _states_grade(found[0]):
+            found = [c for c in found if _states_grade(c)]  # not a component on the same 1-3 scale
         if task == "HER2":
             ihc = next((c for c in found if _IHC.search(c)), None)
             ish = next((c for c in found if _ISH.search(c) and c != ihc), None)

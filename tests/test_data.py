@@ -87,7 +87,7 @@ def test_hard_nuclear_grade():
     text = ("FINAL DIAGNOSIS:\n - Ductal carcinoma in situ, nuclear grade 3.\n - Invasive ductal carcinoma.\n"
             "Histologic Grade (Nottingham): Grade 1 (score 5)\nNuclear Pleomorphism: Score 2\n")
     h = data.hints(text)["grade"].split(" | ")
-    assert h[0] == "Histologic Grade (Nottingham): Grade 1 (score 5)" and "nuclear grade 3" in h[1:]
+    assert h == ["Histologic Grade (Nottingham): Grade 1 (score 5)"]  # the DCIS nuclear grade 3 stays out
     assert _in_slice(text, "Histologic Grade (Nottingham): Grade 1")
     assert data.naive_baseline(text)["grade"] == "G3"        # conflated with the nuclear grade
 
@@ -299,6 +299,17 @@ def test_a_clinical_m_category_outranks_a_pm_not_assessed(na, says, sep):
     first, *rest = data.hint_clauses(sep.join(lines))["M"]
     assert "cM0" in first and rest and says in rest[0], (first, rest)
     assert says in data.hint_clauses(sep.join(lines[1:]))["M"][0]
+
+
+@pytest.mark.parametrize("sep", ["\n", " "])
+def test_a_stated_grade_keeps_nuclear_grade_out_of_its_hint_line(sep):
+    """Nuclear grade and the component scores are on the grade's own 1-3 scale: beside a stated grade they
+    would put a second, different digit on the line. Alone they are the only evidence and stay."""
+    lines = ["FINAL DIAGNOSIS: invasive ductal carcinoma, grade 1/3, 6 mm.",
+             "Ductal carcinoma in situ, nuclear grade 2, 9% of the tumour volume."]
+    assert data.hint_clauses(sep.join(lines))["grade"] == ["grade 1/3, 6 mm"]
+    alone = "Invasive carcinoma. Nuclear pleomorphism 3, mitoses 2, tubules 3."
+    assert "pleomorphism 3" in data.hint_clauses(alone)["grade"][0]
 
 
 def test_a_uk_grade_score_is_not_a_stage():
