@@ -327,8 +327,11 @@ _NOT_A_VALUE = (r"(?!(?<=: )(?:Positive|Negative|Equivocal|Present|Absent|Modera
                 r"Intermediate)\b)")
 _EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
-                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV + r"(?: [\w/-]+" + _ABBREV + r"){0,5})"
+                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,5})"
                              r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?\s*(?::(?!\d)|\.{3,})")
+
+
+_PAGE_MARK = re.compile(r"(?<=\s)(?i:p[a@]g[ec]) \d{1,3} (?:of|/) \d{1,3}\b")  # a PDF page footer: "Page 2 of 3"
 
 
 def _cap(piece):
@@ -356,7 +359,7 @@ def _ends_sentence(line, m):
 def report_lines(text):
     """The report as units: its non-blank lines, a long line cut into clauses (at sentence ends but not at
     '2.1 cm' or 'approx.', at semicolons and column gaps, before embedded 'Key:' labels and 'A.' / 'B)' part
-    labels; a label with nothing after it stays with what follows)."""
+    labels, around page footers; a label with nothing after it stays with what follows)."""
     units = []
     for line in text.splitlines():
         line = line.strip()
@@ -366,6 +369,7 @@ def report_lines(text):
         headers = [m.span() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)]
         cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)
                 if not any(a < m.start() < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
+        cuts |= {i for m in _PAGE_MARK.finditer(line) for i in m.span()}
         cuts |= {a for a, _ in headers}
         cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
         cuts, label = sorted(cuts | {0, len(line)}), ""

@@ -256,6 +256,20 @@ def test_one_line_checklist_keeps_an_abbreviated_label_whole():
     assert "LYMPH NODES: METASTATIC CARCINOMA IN 2 OF 4 LYMPH NODES (2/4)" in data.report_lines(text)
 
 
+def test_one_line_checklist_cuts_every_key_after_a_numbered_value():
+    """'Mitotic Rate: Score 1 Overall Grade: Grade 2 Tumor Size: 18 mm' on one line: a value with a number
+    ('Score 1', 'Grade 2') does not start the next label, so each key keeps its own value; a PDF page footer is a
+    unit of its own, not the tail of a stage clause."""
+    text = ("Histologic Grade (Nottingham Histologic Score) Glandular (Acinar)/Tubular Differentiation: Score 3 "
+            "Nuclear Pleomorphism: Score 2 Mitotic Rate: Score 1 Overall Grade: Grade 2 Tumor Size: 18 mm "
+            "Primary Tumor (pT): pT1c Page 1 of 2 Patient: [REDACTED] MRN 0062419 Regional Lymph Nodes (pN): pN0")
+    us = data.report_lines(text)
+    for unit in ("Mitotic Rate: Score 1", "Overall Grade: Grade 2", "Tumor Size: 18 mm", "Page 1 of 2",
+                 "Primary Tumor (pT): pT1c"):
+        assert unit in us, (unit, us)
+    assert data.hints(text)["grade"] == "Overall Grade: Grade 2"
+
+
 def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     text = ("FINAL DIAGNOSIS: INVASIVE DUCTAL CARCINOMA, NOTTINGHAM GRADE ll/III. Pathologic stage: pTlc pNO cMO. "
             "Estr0gen receptor: P0SITIVE (90%). PROGESTERONE RECEPTOR: NEGATlVE. HER2 (lHC): 2+, FISH: amplifed.")
