@@ -319,15 +319,16 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"(?:part|specimen) [A-H1-9])\b")
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case (not the
 # value of the label before it: "Status: Negative Percentage of Cells with Nuclear Positivity:" starts at
-# "Percentage") and up to five more words, maybe after a TNM letter ("pT Category:"); a word may carry its
-# abbreviation ("Estrogen Receptor (ER) Status:"); an optional "(...)", then ':' (not a time, 10:30) or dotted
-# leaders
+# "Percentage") and up to five more words, none of them a number ("Score 1 Overall Grade:" starts at "Overall"),
+# maybe after a TNM letter ("pT Category:"); a word may carry its abbreviation ("Estrogen Receptor (ER)
+# Status:"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
 _ABBREV = r"(?: ?\((?=[^)]*[A-Za-z])[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)"
 _NOT_A_VALUE = (r"(?!(?<=: )(?:Positive|Negative|Equivocal|Present|Absent|Moderate|Strong|Weak|Low|High|"
                 r"Intermediate)\b)")
 _EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
-                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,5})"
+                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV
+                             + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,5})"
                              r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?\s*(?::(?!\d)|\.{3,})")
 
 
