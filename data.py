@@ -615,6 +615,11 @@ N_CODE = (_PREFIX + _CODE.format(L="N", d="[0-3]") + r"(?:mi|MI|[a-cA-C])?(?![0-
           + _BARE.format(L="N", d="[0-3]") + r"(?:mi|[a-c])?(?![0-9a-z])")
 M_CODE = (r"(?<![A-Za-z0-9])[pcPC]" + _CODE.format(L="M", d="[01]") + r"(?![0-9a-z])|"
           + _BARE.format(L="M", d="[01]") + r"(?![0-9a-z])")
+# cM0, pM1, M0 (not pMX): pathologic M is rarely assessable on a resection ("pM: not applicable"), and the
+# patient's M category is then the clinical one (AJCC), written in a history or a tumour board's stage
+_M_CATEGORY = re.compile(r"(?<![A-Za-z0-9])[pcPC]M ?[01](?![0-9a-z])|" + _BARE.format(L="M", d="[01]")
+                         + r"(?![0-9a-z])")
+
 # keyword strength: a TNM code states the category itself (pN0), a field name says where it is stated
 # (regional lymph nodes), a weak word names only something the task depends on (sentinel, tumour size)
 CODE, STRONG, WEAK = 1.0, 0.85, 0.6
@@ -692,11 +697,6 @@ def units(text):
                     for t in TASKS if (found := evidence_at(u, t))}
         out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if is_distractor(u) else 1.0), strength))
     return tuple(out)
-
-
-# cM0, pM1, M0: pathologic M is rarely assessable on a resection ("pM: not applicable"), and the patient's M
-# category is then the clinical one (AJCC), written in a history or a tumour board's stage
-_M_CATEGORY = re.compile(r"(?<![A-Za-z0-9])(?<!P[1-3] )[pcPC]?M ?[01](?![0-9a-z])")
 
 
 def ranked(us, task):
