@@ -856,8 +856,9 @@ def _states_grade(clause):
 def hint_clauses(text):
     """{task: [raw clauses]} for every task the text speaks of: the clauses of its MAX_MENTIONS best-ranked units
     (an addendum or the diagnosis before the microscopic description, history and outside values last), best
-    first. A stated grade keeps out a nuclear grade or a component score, which are written on the same 1-3
-    scale. For HER2 the IHC and the ISH clause among them come first as one ('HER2 IHC 2+, FISH amplified').
+    first. A correction ranked first keeps out the lines it corrects; a stated grade keeps out a nuclear grade or
+    a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them
+    come first as one ('HER2 IHC 2+, FISH amplified').
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = units(text)
     out = {}
@@ -868,6 +869,8 @@ def hint_clauses(text):
             if c and c not in found:
                 found.append(c)
         found = found[:MAX_MENTIONS]
+        if found and _CORRECTION.search(found[0]):
+            found = [c for c in found if _CORRECTION.search(c)]  # not the value the correction replaces
         if task == "grade" and found and _states_grade(found[0]):
             found = [c for c in found if _states_grade(c)]  # not a component on the same 1-3 scale
         if task == "HER2":

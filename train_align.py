@@ -43,6 +43,11 @@ The alignment paper does not say where it departs from this recipe; our defaults
       is least like the pair's pathology: a case that reads the same on MRI but differs under the microscope
       (26.5% same type), so the negative teaches what the radiology text alone does not separate.
     random: another pair's pathology report (14.6% same type): more in-batch negatives, nothing harder.
+    twin: the pathology report of another patient with the same identity as far as the reports write it (side,
+      site, and age within AGE_TWIN years and sex where both state them; identity()): random patients in a batch
+      are told apart by side, site and age long before by a diagnosis the MRI only hedges, and a twin takes that
+      shortcut away, so the loss can only fall by reading the diagnosis (79% share the identity, 19% the type). A
+      pair without a twin gets a random one.
     type: a pathology report of another tumour type (uses the tumor_type label, which the probe then predicts:
       a leak, for ablation only); none: in-batch negatives only.
   - the split (--holdout, --validation): a pair's part is a function of the sha256 of its id, so every stage
@@ -63,6 +68,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import signal
 import sys
 import time
@@ -84,8 +90,9 @@ STEPS, BATCH_SIZE, LEARNING_RATE, MAX_LENGTH, WARMUP = "1000,1000,1000", "32,128
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 INSTRUCTION = "Given a brain MRI radiology report, retrieve the pathology report of the same patient"
 STAGE_FILE, STATE_FILE = "stage.json", "train_state.pt"
-HARD_NEGATIVES = ("none", "tfidf", "random", "lookalike", "type")
+HARD_NEGATIVES = ("none", "tfidf", "random", "lookalike", "twin", "type")
 LOOKALIKE_K = 10   # radiology neighbours among which `lookalike` takes the pathology least like the pair's own
+AGE_TWIN = 5       # years within which two patients' ages count as the same for `twin`
 HOLDOUT = 0.3      # share of patients kept out of alignment for the probes (evaluate.py probes uses the same)
 
 
@@ -197,6 +204,28 @@ def tfidf_rows(texts):
     return TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
 
 
+_AGE = re.compile(r"\b(\d{1,3})[- ]year[- ]old\b|\b(\d{1,3}) ?(?:yo|y/o)\b", re.I)
+_SEX = re.compile(r"\b(man|male|woman|female|boy|girl)\b", re.I)
+_SIDE = re.compile(r"\b(left|right|bilateral)\b", re.I)
+_SITE = re.compile(r"\b(frontal|temporal|parietal|occipital|insula|cerebell|thalam|brainstem|pons|medulla|"
+                   r"ventric|sellar|suprasellar|pineal|convexity|falx|parasagittal|corpus callosum|spinal)", re.I)
+
+
+def identity(text):
+    """(age, sex, side, site) as a report writes them, each None where it does not: the first of each."""
+    age, sex = _AGE.search(text), _SEX.search(text)
+    side, site = _SIDE.search(text), _SITE.search(text)
+    return (int(next(g for g in age.groups() if g)) if age else None,
+            {"man": "M", "male": "M", "boy": "M"}.get(sex.group(1).lower(), "F") if sex else None,
+            side.group(1).lower() if side else None, site.group(1).lower() if site else None)
+
+
+def _same_patient(a, b):
+    """Whether two identities agree on side and site, and on age (within AGE_TWIN) and sex where both state them."""
+    return (a[2:] == b[2:] and (a[0] is None or b[0] is None or abs(a[0] - b[0]) <= AGE_TWIN)
+            and (a[1] is None or b[1] is None or a[1] == b[1]))
+
+
 def hard_negatives(pairs, how, seed=42):
     """Index of each pair's hard-negative pair (see the module docstring), or None for `none`."""
     if how == "none":
@@ -206,11 +235,19 @@ def hard_negatives(pairs, how, seed=42):
         sim = (P @ P.T).toarray()                      # (n, n) cosine
         np.fill_diagonal(sim, -np.inf)
         return sim.argmax(1).tolist()
-    if how in ("random", "lookalike") and len(pairs) < 2:
+    if how in ("random", "lookalike", "twin") and len(pairs) < 2:
         raise ValueError(f"--hard-negatives {how} needs at least two pairs")
+    rng = np.random.default_rng(seed)
+    another = lambda i: int((i + rng.integers(1, len(pairs))) % len(pairs))  # noqa: E731 (never i itself)
     if how == "random":
-        rng = np.random.default_rng(seed)
-        return [int((i + rng.integers(1, len(pairs))) % len(pairs)) for i in range(len(pairs))]  # never i itself
+        return [another(i) for i in range(len(pairs))]
+    if how == "twin":  # what the pathology reports write: the positive and the negative are both pathology
+        ids = [identity(p.pathology) for p in pairs]
+        out = []
+        for i, a in enumerate(ids):
+            twins = [j for j, b in enumerate(ids) if j != i and None not in a[2:] and _same_patient(a, b)]
+            out.append(int(rng.choice(twins)) if twins else another(i))
+        return out
     if how == "lookalike":
         R = tfidf_rows([p.radiology for p in pairs])
         P = tfidf_rows([p.pathology for p in pairs])
@@ -220,7 +257,6 @@ def hard_negatives(pairs, how, seed=42):
         near = np.argsort(-rad_sim, axis=1)[:, :k]                     # (n, k) radiology look-alikes
         return [int(row[np.argmin(path_sim[i, row])]) for i, row in enumerate(near)]
     if how == "type":
-        rng = np.random.default_rng(seed)
         types = [(p.labels or {}).get("tumor_type") for p in pairs]
         if any(t is None for t in types):
             raise ValueError("--hard-negatives type: every pair needs labels.tumor_type")
@@ -703,7 +739,8 @@ def build_parser():
     g.add_argument("--supervised-temperature", "--supervised_temperature", type=float, default=0.02, help="cos * 50")
     g.add_argument("--hard-negatives", "--hard_negatives", default="tfidf", choices=HARD_NEGATIVES,
                    help="stage 3's extra negative per pair: tfidf (most similar pathology), random (another pair's), "
-                        "lookalike (radiology look-alike with the least similar pathology), type (labels: ablation "
+                        "lookalike (radiology look-alike with the least similar pathology), twin (another patient "
+                        "of the same side, site, age and sex), type (labels: ablation "
                         "only), none (in-batch only)")
     g.add_argument("--instruction", default=INSTRUCTION,
                    help="stage 3 / --embed: prefix of radiology texts, attended to but not pooled")

@@ -326,6 +326,19 @@ def test_a_stated_grade_keeps_nuclear_grade_out_of_its_hint_line(sep):
     assert "pleomorphism 3" in data.hint_clauses(alone)["grade"][0]
 
 
+@pytest.mark.parametrize("sep", ["\n", " "])
+def test_a_correction_keeps_the_value_it_replaces_out_of_the_hint_line(sep):
+    """An amended report states both values: the correction ranks first, and the line it corrects, which still
+    holds the old value, leaves the hint line (the Report block keeps the text as written)."""
+    lines = ["*** AMENDED REPORT ***",
+             "Reason for amendment: The Nottingham grade was reported in error; it should read grade 2 (score 7).",
+             "FINAL DIAGNOSIS: Invasive ductal carcinoma, Nottingham grade: 1, 14 mm, pT1c pN0."]
+    found = data.hint_clauses(sep.join(lines))
+    assert len(found["grade"]) == 1 and "should read grade 2" in found["grade"][0]
+    assert "pT1c" in found["T"][0]                                  # T has no correction: as before
+    assert "grade: 1" in data.hint_clauses(sep.join(lines[2:]))["grade"][0]  # without the amendment
+
+
 def test_a_uk_grade_score_is_not_a_stage():
     """'Invasive grade: score 7 (T3 P2 M2)' gives tubules, pleomorphism and mitoses, not T3 and M2."""
     text = "Invasive tumour size: 18 mm\nInvasive grade: score 7 (T3 P2 M2)\nPathological staging: pT1c pN0"

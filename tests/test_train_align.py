@@ -178,7 +178,7 @@ def test_rerun_one_stage_and_embed_every_stage(tiny, tmp_path, capsys):
 
 def test_hard_negatives_are_other_pairs(tiny):
     pairs = train_align.data.read_pairs(tiny[1])
-    for how in ("tfidf", "type", "random", "lookalike"):
+    for how in ("tfidf", "type", "random", "lookalike", "twin"):
         neg = train_align.hard_negatives(pairs, how)
         assert all(j != i for i, j in enumerate(neg))
     neg = train_align.hard_negatives(pairs, "type")
@@ -265,6 +265,26 @@ def test_lookalike_negative_reads_alike_on_mri_but_not_under_the_microscope():
     assert train_align.hard_negatives(pairs, "tfidf")[0] == 1
     assert train_align.hard_negatives(pairs, "lookalike")[0] == 2   # d reads least alike on MRI: not chosen
     assert train_align.hard_negatives(pairs, "lookalike")[1] == 2
+
+
+def test_twin_negative_shares_the_identity_the_reports_write():
+    """twin: another patient whose pathology names the same side and site, and the same sex and an age within
+    AGE_TWIN years where both name them; the diagnosis plays no part. A pair without a twin gets another pair."""
+    P = train_align.data.Pair
+    path = "Clinical history: {}. Specimen: Brain, {}, resection. FINAL DIAGNOSIS: {}."
+    pairs = [P("a", "mri", path.format("54-year-old female", "left frontal lobe", "Glioblastoma"), None),
+             P("b", "mri", path.format("57-year-old woman", "left frontal lobe", "Meningioma"), None),
+             P("c", "mri", path.format("54-year-old male", "left frontal lobe", "Glioblastoma"), None),       # sex
+             P("d", "mri", path.format("54-year-old female", "right frontal lobe", "Glioblastoma"), None),    # side
+             P("e", "mri", path.format("70-year-old female", "left frontal lobe", "Glioblastoma"), None),     # age
+             P("f", "mri", path.format("mass", "left temporal lobe", "Oligodendroglioma"), None)]             # site
+    assert train_align.identity(pairs[1].pathology) == (57, "F", "left", "frontal")
+    assert train_align.identity("Brain, right cerebellum: pilocytic astrocytoma") == (None, None, "right", "cerebell")
+    for seed in range(5):
+        neg = train_align.hard_negatives(pairs, "twin", seed=seed)
+        assert neg[0] == 1 and neg[1] == 0 and all(j != i for i, j in enumerate(neg))  # c, d, e, f: no twin
+    ids = [train_align.identity(p.pathology) for p in pairs]
+    assert [train_align._same_patient(ids[0], b) for b in ids] == [True, True, False, False, False, False]
 
 
 def test_split_is_a_function_of_the_id_alone():
