@@ -61,6 +61,7 @@ The alignment paper does not say where it departs from this recipe; our defaults
 """
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -211,19 +212,23 @@ _SITE = re.compile(r"\b(frontal|temporal|parietal|occipital|insula|cerebell|thal
                    r"ventric|sellar|suprasellar|pineal|convexity|falx|parasagittal|corpus callosum|spinal)", re.I)
 
 
+Identity = collections.namedtuple("Identity", "age sex side site")
+
+
 def identity(text):
-    """(age, sex, side, site) as a report writes them, each None where it does not: the first of each."""
+    """Identity(age, sex, side, site) as a report writes them, each None where it does not: the first of each."""
     age, sex = _AGE.search(text), _SEX.search(text)
     side, site = _SIDE.search(text), _SITE.search(text)
-    return (int(next(g for g in age.groups() if g)) if age else None,
-            {"man": "M", "male": "M", "boy": "M"}.get(sex.group(1).lower(), "F") if sex else None,
-            side.group(1).lower() if side else None, site.group(1).lower() if site else None)
+    return Identity(int(next(g for g in age.groups() if g)) if age else None,
+                    {"man": "M", "male": "M", "boy": "M"}.get(sex.group(1).lower(), "F") if sex else None,
+                    side.group(1).lower() if side else None, site.group(1).lower() if site else None)
 
 
 def _same_patient(a, b):
     """Whether two identities agree on side and site, and on age (within AGE_TWIN) and sex where both state them."""
-    return (a[2:] == b[2:] and (a[0] is None or b[0] is None or abs(a[0] - b[0]) <= AGE_TWIN)
-            and (a[1] is None or b[1] is None or a[1] == b[1]))
+    return ((a.side, a.site) == (b.side, b.site)
+            and (a.age is None or b.age is None or abs(a.age - b.age) <= AGE_TWIN)
+            and (a.sex is None or b.sex is None or a.sex == b.sex))
 
 
 def hard_negatives(pairs, how, seed=42):
@@ -238,14 +243,18 @@ def hard_negatives(pairs, how, seed=42):
     if how in ("random", "lookalike", "twin") and len(pairs) < 2:
         raise ValueError(f"--hard-negatives {how} needs at least two pairs")
     rng = np.random.default_rng(seed)
-    another = lambda i: int((i + rng.integers(1, len(pairs))) % len(pairs))  # noqa: E731 (never i itself)
+
+    def another(i):  # a random other pair, never i itself
+        return int((i + rng.integers(1, len(pairs))) % len(pairs))
+
     if how == "random":
         return [another(i) for i in range(len(pairs))]
     if how == "twin":  # what the pathology reports write: the positive and the negative are both pathology
         ids = [identity(p.pathology) for p in pairs]
         out = []
         for i, a in enumerate(ids):
-            twins = [j for j, b in enumerate(ids) if j != i and None not in a[2:] and _same_patient(a, b)]
+            known = a.side is not None and a.site is not None
+            twins = [j for j, b in enumerate(ids) if j != i and _same_patient(a, b)] if known else []
             out.append(int(rng.choice(twins)) if twins else another(i))
         return out
     if how == "lookalike":
