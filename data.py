@@ -681,6 +681,9 @@ class Unit:
     strength: dict        # task -> its strongest keyword here (x WEAK when no value follows a field name)
 
 
+_OTHER_HEADER = re.compile(r"[A-Z][A-Z&/()' -]{2,40}:?")  # a short line in capitals, no digits: a section header
+
+
 @lru_cache(maxsize=256)
 def units(text):
     """(Unit, ...) of a report, in document order (cached: the slice, the hints and the Report block share them)."""
@@ -690,6 +693,8 @@ def units(text):
         if opened:
             section = opened
             n_addenda += opened == "addendum"
+        elif section in ("history", "outside") and _OTHER_HEADER.fullmatch(u.strip()):
+            section = None  # 'TUMOR', 'SPECIMEN': a header the rules do not know still ends the history
         w = SECTION_WEIGHT[section] + ADDENDUM_STEP * n_addenda * (section == "addendum")
         header = opened and _SECTION_RE[opened].match(u)
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
@@ -858,24 +863,26 @@ def hint_clauses(text):
     (an addendum or the diagnosis before the microscopic description, history and outside values last), best
     first. A correction ranked first keeps out the lines it corrects; a stated grade keeps out a nuclear grade or
     a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them
-    come first as one ('HER2 IHC 2+, FISH amplified').
+    come first as one ('HER2 IHC 2+, FISH amplified'), unless either is one of the past.
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = units(text)
     out = {}
     for task in TASKS:
-        found = []
+        found, past = [], set()  # past: clauses of units on history, prior or outside results
         for i in ranked(us, task):
             c = clause(us[i].text, task)
             if c and c not in found:
                 found.append(c)
+                if us[i].section in ("history", "outside") or is_distractor(us[i].text):
+                    past.add(c)
         found = found[:MAX_MENTIONS]
         if found and _CORRECTION.search(found[0]):
             found = [c for c in found if _CORRECTION.search(c)]  # not the value the correction replaces
         if task == "grade" and found and _states_grade(found[0]):
             found = [c for c in found if _states_grade(c)]  # not a component on the same 1-3 scale
         if task == "HER2":
-            ihc = next((c for c in found if _IHC.search(c)), None)
-            ish = next((c for c in found if _ISH.search(c) and c != ihc), None)
+            ihc = next((c for c in found if _IHC.search(c) and c not in past), None)
+            ish = next((c for c in found if _ISH.search(c) and c != ihc and c not in past), None)
             if ihc and ish:
                 found = [ihc + ", " + ish] + [c for c in found if c not in (ihc, ish)]
         if found:
@@ -1288,12 +1295,92 @@ def _addendum(text, rng):
     return text.rstrip() + "\n\n" + rng.choice(ADDENDA) + "\n"
 
 
-_ARRIVE = {"headers": _headers, "addendum": _addendum, "oneline": _oneline, "upper": _upper, "ocr": _ocr}
+def _receptors(rng):
+    """ER, PR and HER2 of a tumour, each drawn at random, written one of the ways clinicians write them."""
+    er, pr, her2 = (rng.random() < p for p in (0.75, 0.6, 0.2))
+    sign = "-+"
+    return rng.choice([
+        f"ER{sign[er]}/PR{sign[pr]}/HER2{sign[her2]}",
+        f"ER {('negative', 'positive')[er]}, PR {('negative', 'positive')[pr]}, HER2 {('negative', 'positive')[her2]}",
+        f"ER {rng.randint(60, 100) if er else 0}%, PR {rng.randint(5, 95) if pr else 0}%, "
+        f"HER2 {rng.choice(['3+', '2+ FISH amplified']) if her2 else rng.choice(['0', '1+', '2+ FISH not amplified'])}",
+        ("triple negative" if not (er or pr or her2) else
+         f"{'hormone receptor positive' if er or pr else 'ER/PR negative'}, HER2 {('not amplified', 'amplified')[her2]}"),
+    ])
+
+
+def _prior_cancer(rng):
+    """A sentence of clinical history on an earlier breast cancer (another tumour, years before): its stage,
+    grade and receptors are drawn at random, so they say nothing about this report's labels. Never a
+    metastasis, which would be this patient's M."""
+    year = rng.randint(1996, 2013)
+    side = rng.choice(["right", "left", "contralateral", "same-side", "ipsilateral"])
+    kind = rng.choice(["invasive ductal carcinoma", "IDC", "invasive lobular carcinoma", "ILC", "breast cancer",
+                       "invasive carcinoma, NST"])
+    t, n, g = rng.randint(1, 3), rng.choice(["0", "0", "1a", "1", "2a"]), rng.randint(1, 3)
+    stage = rng.choice([f"pT{t}{'abc'[rng.randint(0, 2)] if t == 1 else ''} pN{n}", f"T{t}N{n[0]}",
+                        f"stage {rng.choice(['I', 'IA', 'IIA', 'IIB', 'IIIA'])}", f"pT{t}N{n[0]}(sn)"])
+    grade = rng.choice([f"grade {g}", f"Nottingham grade {g}", f"SBR grade {'I' * g}", f"G{g}",
+                        ("well", "moderately", "poorly")[g - 1] + " differentiated"])
+    treated = rng.choice(["lumpectomy and radiation", "mastectomy", "mastectomy and AC-T", "TCHP and trastuzumab",
+                          "lumpectomy, radiation and tamoxifen", "chemotherapy and letrozole"])
+    receptors = _receptors(rng)
+    return rng.choice([
+        f"History of {side} breast {kind} ({year}), {grade}, {stage}, {receptors}, treated with {treated}.",
+        f"Prior {side} breast cancer in {year}: {kind}, {stage}, {grade}; {receptors}; s/p {treated}.",
+        f"PMH: {year} {side} breast ca ({kind}, {grade}, {receptors}), {treated}.",
+        f"She was previously treated for a {side} {kind} in {year} ({stage}, {receptors}, {grade}) with {treated}.",
+    ])
+
+
+HISTORY_HEADERS = ["CLINICAL HISTORY:", "Clinical information:", "HISTORY:", "Clinical Hx:", "Pertinent history:"]
+
+
+def _history(text, rng):
+    """A clinical history block on an earlier breast cancer, near the top (where history sits) or before the
+    last block: its values belong to another tumour, and the model must learn to read past them."""
+    block = rng.choice(HISTORY_HEADERS) + "\n" + _prior_cancer(rng)
+    sep = "\n\n" if re.search(r"\n\s*\n", text.strip()) else "\n"  # between blocks, else between lines
+    blocks = re.split(r"\n\s*\n" if sep == "\n\n" else "\n", text.strip())
+    at = 1 if len(blocks) < 3 or rng.random() < 0.7 else len(blocks) - 1
+    return sep.join(blocks[:at] + [block] + blocks[at:]) + "\n"
+
+
+# how reports say that they do not give a value: the words of a not-stated field, never a value of it
+ABSENT = {
+    "T": ["Primary tumor (pT): pTX (cannot be assessed)", "pT category: not assigned on a core biopsy",
+          "pT: not applicable (biopsy specimen)"],
+    "N": ["Regional lymph nodes (pN): pNX (no lymph nodes submitted)", "Lymph nodes: none received",
+          "pN category: cannot be assessed"],
+    "M": ["Distant metastasis (pM): not applicable", "pM: cannot be determined from the submitted specimen",
+          "Distant metastasis: not assessed"],
+    "grade": ["Nottingham grade: not assessable", "Histologic grade: cannot be determined (limited sampling)",
+              "Grade: not applicable", "Histologic grade: deferred to the excision specimen"],
+    "ER": ["Estrogen receptor: pending", "ER: not performed on this specimen",
+           "Estrogen receptor (ER): results to follow in an addendum", "ER: ____"],
+    "PR": ["Progesterone receptor: pending", "PR: not performed on this specimen",
+           "Progesterone receptor (PgR): results to follow in an addendum", "PR: ____"],
+    "HER2": ["HER2 (IHC): pending", "HER2: not performed on this specimen", "HER2 testing: ordered; results will follow",
+             "HER2 by ISH: ____"],
+}
+
+
+def state_absence(text, tasks, rng):
+    """The text with a line saying, for each of `tasks`, that the report does not give it ('Nottingham grade: not
+    assessable', 'HER2: pending'), at a random line break: a not-stated field is often written, not silent. For
+    tasks whose label is not stated only, so the label stays true."""
+    lines = text.rstrip().split("\n")
+    at = rng.choice([j for j in range(1, len(lines) + 1) if not lines[j - 1].rstrip().endswith(":")] or [len(lines)])
+    return "\n".join(lines[:at] + [rng.choice(ABSENT[t]) for t in tasks] + lines[at:]) + "\n"
+
+
+_ARRIVE = {"history": _history, "headers": _headers, "addendum": _addendum, "oneline": _oneline, "upper": _upper,
+           "ocr": _ocr}
 
 
 def arrive(text, rng, kind):
     """The text as it might arrive from elsewhere: kind is one of ARRIVALS, any '+' of its parts, or 'none'.
-    Parts apply in a fixed order (headers, addendum, oneline, upper, ocr); labels stay true."""
+    Parts apply in a fixed order (history, headers, addendum, oneline, upper, ocr); labels stay true."""
     parts = set() if kind == "none" else set(kind.split("+"))
     if not parts <= set(_ARRIVE):
         raise ValueError(f"unknown arrival {kind!r}: expected 'none' or '+' of {list(_ARRIVE)}")

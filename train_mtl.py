@@ -103,6 +103,7 @@ class TrainConfig:
     max_val: int | None = None
     eval_batch: int = 8
     augment: float = 0.0
+    absent: float = 0.5
     save_every: int = 1
     threads: int | None = None
 
@@ -194,6 +195,9 @@ def train_parser():
                    help="probability of presenting a training report as text arrives from elsewhere (data.arrive: "
                         "one line from a PDF, OCR confusions in the evidence too, other headers, capitals, an "
                         "addendum); 0 = the paper's plain training")
+    p.add_argument("--absent", type=float,
+                   help="of the reports --augment picks, the share whose not-stated fields (up to two) are written "
+                        "as not stated ('Nottingham grade: not assessable', 'HER2: pending'; data.state_absence)")
     p.add_argument("--save-every", type=int, help="checkpoint every N optimizer steps")
     p.add_argument("--threads", type=int,
                    help="CPU threads (default: all cores; 1 is faster when other jobs share the cores)")
@@ -694,7 +698,12 @@ def training_inputs(run, cfg, tok, idx):
         rng = random.Random(f"{cfg.seed}-{run.state['epoch']}-{i}")
         text = None
         if rng.random() < cfg.augment:  # a multi-specimen record: its own site's block
-            text = augment_text(data.site_text(run.train[i].text, run.train[i].site), rng)
+            r = run.train[i]
+            text = data.site_text(r.text, r.site)
+            absent = [t for t in run.label_sets if r.labels.get(t) is None]
+            if absent and rng.random() < cfg.absent:
+                text = data.state_absence(text, rng.sample(absent, min(2, len(absent))), rng)
+            text = augment_text(text, rng)
         drop = [t for t in run.label_sets if rng.random() < cfg.hint_dropout]
         if cfg.hints_off and rng.random() < cfg.hints_off:
             drop = list(run.label_sets)

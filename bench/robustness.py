@@ -1,13 +1,14 @@
 """Table I's averages again, on the test reports re-presented as text arrives from elsewhere.
 
-    python bench/robustness.py --run runs/mtl [--kinds none,oneline,oneline+ocr,headers,upper,addendum]
+    python bench/robustness.py --run runs/mtl [--kinds none,oneline,oneline+ocr,headers,upper,addendum,history]
     python bench/robustness.py --run runs/mtl --data other_site.jsonl   # another labelled file, all of it
 
 Each record's own text (its site's block for a multi-specimen report) is passed through data.arrive with one
 fixed kind: `oneline` (extracted from a scanned PDF: no line breaks, page header and footer repeated at each
 page), `ocr` (2-4 % OCR confusions, evidence included, never a digit into another digit), `headers` (another
 institution's section names), `upper` (all capitals), `addendum` (an addendum or administrative text appended
-that changes nothing), `a+b` (both), `none` (as is). The trained run and the naive baseline read the same
+that changes nothing), `history` (a clinical history block on an earlier breast cancer, its stage, grade and
+receptors drawn at random), `a+b` (both), `none` (as is). The trained run and the naive baseline read the same
 texts; the labels do not change. Prints macro F1 per task and the two averages of Table I (all tasks, and the
 paper's six without M). Without --data the reports are the run's test split, built as train_mtl.py built it.
 """
@@ -37,8 +38,8 @@ def test_split(cfg):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="output directory of train_mtl.py")
-    p.add_argument("--kinds", default="none,oneline,oneline+ocr,headers,upper,addendum",
-                   help="comma-separated; each 'none' or a '+' of oneline, ocr, headers, upper, addendum")
+    p.add_argument("--kinds", default="none,oneline,oneline+ocr,headers,upper,addendum,history",
+                   help="comma-separated; each 'none' or a '+' of oneline, ocr, headers, upper, addendum, history")
     p.add_argument("--data", default=None, help="labelled reports.jsonl to read instead of the run's test split")
     p.add_argument("--batch", type=int, default=8)
     a = p.parse_args()

@@ -189,6 +189,41 @@ def test_addendum_is_appended_and_names_no_label_value():
             assert not re.search(r"grade|receptor|\bER\b|\bP[gR]R?\b|HER-?2|lymph|metasta|differentiated", text, re.I)
 
 
+def test_history_adds_a_prior_cancer_and_the_current_evidence_stays_first():
+    """The history block opens a history section, names a past year and another tumour's receptors, and never a
+    metastasis; every task whose best evidence spoke of the present keeps it first."""
+    for seed in range(20):
+        for text in TEXTS + corpus(20):
+            out = data.arrive(text, random.Random(seed), "history")
+            header, sentence = next(m.groups() for m in re.finditer(
+                "^(" + "|".join(map(re.escape, data.HISTORY_HEADERS)) + ")\n(.+)$", out, re.M) if m[2] not in text)
+            assert data.section_of(header) == "history" and data.is_distractor(sentence)
+            assert re.search(r"\b(?:ER|HER2|hormone receptor|triple negative)", sentence)
+            assert not re.search(r"metasta|\bM1\b|stage IV", sentence, re.I)
+            before, after = data.hint_clauses(text), data.hint_clauses(out)
+            for task, clauses in before.items():
+                if not data.is_distractor(clauses[0]):
+                    assert after[task][0] == clauses[0], (task, clauses[0], after[task][0])
+
+
+def test_state_absence_writes_a_not_stated_field_that_no_rule_reads_as_a_value():
+    """Each line of data.ABSENT is found as its task's evidence, reads as no value to the naive regex, and lands
+    whole between two lines of the report, never between a header and its value."""
+    for task, lines in data.ABSENT.items():
+        for line in lines:
+            assert data.hints("FINAL DIAGNOSIS:\nInvasive carcinoma.\n" + line)[task] == line
+            assert data.naive_baseline(line)[task] is None
+    for seed in range(30):
+        for text in TEXTS + corpus(10):
+            rng = random.Random(seed)
+            out = data.state_absence(text, ["grade", "HER2"], rng)
+            added = [line for line in out.rstrip().split("\n") if line not in text.split("\n")]
+            assert len(added) == 2 and added[0] in data.ABSENT["grade"] and added[1] in data.ABSENT["HER2"]
+            at = out.split("\n").index(added[0])
+            assert at == 0 or not out.split("\n")[at - 1].rstrip().endswith(":")
+            assert [line for line in out.rstrip().split("\n") if line not in added] == text.rstrip().split("\n")
+
+
 def test_combinations_apply_every_part():
     out = data.arrive(SYNOPTIC, random.Random(3), "oneline+upper+ocr")
     assert "\n" not in out and set(re.findall(r"[a-z]", out)) == {"l"}   # capitals, then OCR's 1 -> l, I -> l

@@ -282,6 +282,25 @@ def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     assert data.hints("Return To clinic; T-cells; ERBB2 pathway")  == {"HER2": "ERBB2 pathway"}  # no 'To' as T0
 
 
+def test_her2_joins_ihc_and_ish_of_this_tumour_only():
+    """A prior cancer's FISH result is not joined to this tumour's IHC score (nor its IHC to this FISH)."""
+    now = "BIOMARKERS:\nHER2 IHC: 1+ (negative)\n"
+    past = "CLINICAL HISTORY:\nHistory of right breast IDC (2005), HER2 FISH amplified (ratio 4.1).\n\n"
+    assert data.hint_clauses(past + now)["HER2"][0] == "HER2 IHC: 1+ (negative)"
+    now = "BIOMARKERS:\nHER2 FISH: not amplified (ratio 1.2)\n"
+    past = "CLINICAL HISTORY:\nPrior left breast cancer in 2009, HER2 IHC 3+.\n\n"
+    assert data.hint_clauses(past + now)["HER2"][0] == "HER2 FISH: not amplified (ratio 1.2)"
+    assert data.hint_clauses(now + "HER2 IHC: 2+ (equivocal)\n")["HER2"][0] == \
+        "HER2 IHC: 2+ (equivocal), HER2 FISH: not amplified (ratio 1.2)"
+
+
+def test_a_header_the_rules_do_not_know_ends_the_history():
+    text = ("CLINICAL HISTORY:\nPrior left breast cancer, grade 1.\nTUMOR\nHistologic grade: Grade 3\n"
+            "CLINICAL HISTORY:\nPrior right breast cancer.\nHistologic grade: 2 (in 2010)\n")
+    assert [u.section for u in data.units(text)] == ["history", "history", None, None, "history", "history", "history"]
+    assert data.hint_clauses(text)["grade"][0] == "Histologic grade: Grade 3"
+
+
 def test_history_and_outside_rank_below_the_diagnosis():
     text = ("Clinical history: history of left breast carcinoma in 2015 (pT2 pN1a), ER negative.\n"
             "Outside diagnosis: invasive carcinoma, ER positive (Allred 7).\n"

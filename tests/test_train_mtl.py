@@ -209,6 +209,25 @@ def test_hints_off_withholds_every_hint_line_of_a_report(tiny_model_dir):
     assert 10 <= sum(withheld) <= 30  # 40 reports at P = 0.5
 
 
+def test_absent_writes_only_fields_the_labels_leave_unstated(tiny_model_dir, monkeypatch):
+    """--absent: a report --augment picks may state up to two of its not-stated fields as not stated; never a
+    field it has a label for, and never when --absent is 0."""
+    from types import SimpleNamespace
+    from llama import load_tokenizer
+    tok = load_tokenizer(tiny_model_dir)
+    reports = [data.Report(r["id"], r["text"], {**r["labels"], "M": None, "PR": None}) for r in make_reports(40)]
+    unstated = {r.text: {t for t in data.TASKS if r.labels.get(t) is None} for r in reports}
+    stated = []
+    monkeypatch.setattr(data, "state_absence", lambda text, tasks, rng: stated.append((text, tasks)) or text)
+    for absent in (0.0, 1.0):
+        cfg = train_mtl.TrainConfig(data="x", max_length=512, augment=1.0, absent=absent)
+        run = SimpleNamespace(train=reports, label_sets=data.head_label_sets(), state={"epoch": 0}, train_seqs=None)
+        train_mtl.training_inputs(run, cfg, tok, range(len(reports)))
+        assert len(stated) == (0 if absent == 0 else len(reports))
+    assert all(1 <= len(tasks) <= 2 and set(tasks) <= unstated[text] for text, tasks in stated)
+    assert {"M", "PR"} in [set(tasks) for _, tasks in stated]
+
+
 def test_bad_data_and_model_stop_before_training(tiny_model_dir, tmp_path, capsys):
     bad = make_reports(12)
     bad[3]["labels"]["T"] = "T9"
