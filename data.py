@@ -1213,6 +1213,8 @@ def naive_predictions(texts):
 # ----------------------------------------------------------------------------------------------------------
 # text as it arrives from elsewhere: PDF extraction, OCR, another institution's template; labels never change
 
+# the kinds --augment draws from; "history" (below) is for the robustness bench: drawn in training too, it moved
+# nothing beyond a seed (BENCHMARKS r49, r50)
 ARRIVALS = ("oneline", "ocr", "headers", "upper", "addendum", "oneline+ocr", "headers+addendum", "oneline+upper+ocr")
 OCR_RATE = (0.02, 0.04)  # character error rate of OCR on scanned pages
 # glyph confusions of OCR: letters and digits that look alike. A digit never becomes another digit, and no
