@@ -679,8 +679,10 @@ class Unit:
     section: str | None   # the kind of section it sits in
     weight: float         # section weight x distractor penalty: how much it speaks for the current diagnosis
     strength: dict        # task -> its strongest keyword here (x WEAK when no value follows a field name)
+    past: bool            # it speaks of history, prior or outside results, not of this specimen now
 
 
+PAST_SECTIONS = ("history", "outside")
 _OTHER_HEADER = re.compile(r"[A-Z][A-Z&/()' -]{2,40}:?")  # a short line in capitals, no digits: a section header
 
 
@@ -693,14 +695,16 @@ def units(text):
         if opened:
             section = opened
             n_addenda += opened == "addendum"
-        elif section in ("history", "outside") and _OTHER_HEADER.fullmatch(u.strip()):
+        elif section in PAST_SECTIONS and _OTHER_HEADER.fullmatch(u.strip()):
             section = None  # 'TUMOR', 'SPECIMEN': a header the rules do not know still ends the history
         w = SECTION_WEIGHT[section] + ADDENDUM_STEP * n_addenda * (section == "addendum")
         header = opened and _SECTION_RE[opened].match(u)
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
         strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
                     for t in TASKS if (found := evidence_at(u, t))}
-        out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if is_distractor(u) else 1.0), strength))
+        distractor = is_distractor(u)
+        out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if distractor else 1.0), strength,
+                        distractor or section in PAST_SECTIONS))
     return tuple(out)
 
 
@@ -868,12 +872,12 @@ def hint_clauses(text):
     us = units(text)
     out = {}
     for task in TASKS:
-        found, past = [], set()  # past: clauses of units on history, prior or outside results
+        found, past = [], set()  # past: the clauses of units that speak of the past
         for i in ranked(us, task):
             c = clause(us[i].text, task)
             if c and c not in found:
                 found.append(c)
-                if us[i].section in ("history", "outside") or is_distractor(us[i].text):
+                if us[i].past:
                     past.add(c)
         found = found[:MAX_MENTIONS]
         if found and _CORRECTION.search(found[0]):
