@@ -607,7 +607,7 @@ def repair_ocr(text):
 # TNM categories as written and as OCR'd (pTlc, pNO, cMl); the letter T/N/M itself in capitals
 _PREFIX = r"(?<![A-Za-z0-9])(?:[yraYRA]{0,2}[pcPC])"
 _CODE = r"(?:{L} ?(?:{d}|[xX])|{L}(?:[lI|](?=[a-dA-D(\s,.;:/]|mi|$)|[oO](?![a-z])))"
-_BARE = r"(?<![A-Za-z0-9])(?<!P[1-3] ){L}(?:{d})(?! P[1-3] M[1-3])"  # not a UK grade's "(T3 P2 M1)"
+_BARE = r"(?<![A-Za-z0-9])(?<![Pp][1-3] ){L}(?:{d})(?! [Pp][1-3] M[1-3])"  # not a UK grade's "(T3 P2 M1)"
 _FIELD = r"|(?<![A-Za-z0-9])[yY]?p{L}(?=\s*(?:[Cc]ategory\s*)?[:(])"  # the field name itself: "pM Category: ..."
 T_CODE = (_PREFIX + _CODE.format(L="T", d=r"is|IS|[0-4]") + r"(?:mi|MI|[a-dA-D])?(?![0-9a-z])|"
           + _BARE.format(L="T", d=r"is|[0-4]") + r"(?:mi|[a-d])?(?![0-9a-z])")
@@ -802,6 +802,7 @@ MAX_MENTIONS = 2   # clauses per hint line
 BEFORE, AFTER = 30, 70  # characters kept before and after the keyword, within its sentence: values follow keys
 _IHC = re.compile(r"(?i:[il1|]hc|[il1|](?:m|rn)(?:m|rn)un[o0]|herceptest|\bscore\b)|\b[0-3] ?\+")
 _ISH = re.compile(r"(?i:\b(?:f|s|c|dd|d)?[il1|]sh\b|hybridi|amplif|ratio|cep-?17|cop(?:y|ies))")
+_ISH_RESULT = re.compile(r"(?i:amplif|ratio|positive|negative|\bgroup\b)")  # not "pending", "ordered", "to follow"
 
 
 def _parts(clause):
@@ -867,7 +868,8 @@ def hint_clauses(text):
     (an addendum or the diagnosis before the microscopic description, history and outside values last), best
     first. A correction ranked first keeps out the lines it corrects; a stated grade keeps out a nuclear grade or
     a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them
-    come first as one ('HER2 IHC 2+, FISH amplified'), unless either is one of the past.
+    come first as one, an ISH result before the IHC score it decides ('FISH amplified, HER2 IHC 2+'; a pending
+    ISH after it), unless either is one of the past.
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = units(text)
     out = {}
@@ -887,8 +889,9 @@ def hint_clauses(text):
         if task == "HER2":
             ihc = next((c for c in found if _IHC.search(c) and c not in past), None)
             ish = next((c for c in found if _ISH.search(c) and c != ihc and c not in past), None)
-            if ihc and ish:
-                found = [ihc + ", " + ish] + [c for c in found if c not in (ihc, ish)]
+            if ihc and ish:  # an ISH result first: it decides an equivocal IHC score; a pending ISH decides nothing
+                pair = [ish, ihc] if _ISH_RESULT.search(ish) and not _ISH.search(ihc) else [ihc, ish]
+                found = [", ".join(pair)] + [c for c in found if c not in (ihc, ish)]
         if found:
             out[task] = found
     return out

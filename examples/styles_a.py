@@ -13,6 +13,9 @@ a_neoadjuvant: a post-neoadjuvant resection as reported by US academic centres (
 a_amended_addenda: an academic centre's final report with a tumour summary table, plus addenda and amendments
     as a US LIS appends them (reflex HER2 ISH, corrected stage typo, Ki-67 that changes nothing).
 
+The dictated and core-biopsy styles (and b_uk_rcpath, b_euro_translated, b_outside_consult, d_synoptic_network)
+sometimes print after a HER2 IHC score the ASCO/CAP staining pattern it stands for (IHC_CRITERIA).
+
 Each renderer takes a sampled tumour `c` (examples/make_examples.py: sample_tumour) and a random.Random and returns
 {"text", "labels", "evidence", "tags"}. Run this file to self-check 300 reports per style.
 """
@@ -139,6 +142,23 @@ def ish_detail(c, rng):
         group, ratio, copies = 2, round(rng.uniform(2.0, 2.9), 1), round(rng.uniform(2.6, 3.9), 1)
     cep = round(copies / ratio, 1)
     return {"group": group, "ratio": ratio, "copies": copies, "cep17": cep, "amp": amp}
+
+
+# The ASCO/CAP 2018 (2023) criterion behind each HER2 IHC score, which many laboratories print after the score
+IHC_CRITERIA = {
+    "0": ["no staining observed", "no membrane staining (HER2-null)",
+          "faint, incomplete membrane staining in <=10% of tumor cells (HER2-ultralow)"],
+    "1+": ["incomplete membrane staining that is faint/barely perceptible and in >10% of tumor cells",
+           "faint, partial membrane staining in >10% of invasive cells (HER2-low)"],
+    "2+": ["weak to moderate complete membrane staining in >10% of tumor cells",
+           "circumferential membrane staining that is incomplete and/or weak to moderate in >10% of tumor cells"],
+    "3+": ["circumferential membrane staining that is complete, intense and in >10% of tumor cells",
+           "complete, intense circumferential membrane staining in >10% of invasive tumor cells"]}
+
+
+def ihc_criteria(score, rng):
+    """The staining pattern a HER2 IHC score stands for, as a report spells it out after the score."""
+    return rng.choice(IHC_CRITERIA[score])
 
 
 ISH_GROUP = {1: "Group 1: HER2/CEP17 ratio >=2.0 and average HER2 copy number >=4.0 signals/cell",
@@ -588,7 +608,8 @@ def dictated_receptors(c, rng, r, yr):
         her = f"HER2 {c['ihc']}" + (" (equivocal)" if c["ihc"] == "2+" else "")
         if c["ihc"] != "2+" or c["ish"] is None:
             r.say("HER2", her)
-        her += " by IHC" + (", with FISH pending" if c["ihc"] == "2+" and c["ish"] is None else "")
+        her += " by IHC" + (f" ({ihc_criteria(c['ihc'], rng)})" if rng.random() < 0.3 else "")
+        her += (", with FISH pending" if c["ihc"] == "2+" and c["ish"] is None else "")
     if c["ish"] is not None:
         w = "amplified" if c["ish"] == "amplified" else rng.choice(["not amplified", "negative for amplification"])
         f = r.say("HER2", f"FISH {w}") if c["ihc"] in (None, "2+") else f"FISH {w}"
@@ -783,7 +804,7 @@ def core_biomarker_lines(c, rng, r, block):
                      + (" (see note on low-positive results)" if pct <= 10 else ""))
     if c["ihc"] is not None:
         s = {"0": "Negative (0)", "1+": "Negative (1+)", "2+": "Equivocal (2+)", "3+": "Positive (3+)"}[c["ihc"]]
-        L.append(f"  HER2 IHC (4B5): {s}")
+        L.append(f"  HER2 IHC (4B5): {s}" + (f" - {ihc_criteria(c['ihc'], rng)}" if rng.random() < 0.35 else ""))
         if c["ihc"] != "2+" or c["ish"] is None:
             r.say("HER2", f"HER2 IHC (4B5): {s}")
     L.append(f"  Ki-67 (MIB-1): {c['ki67']}%")

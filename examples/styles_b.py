@@ -14,6 +14,8 @@ b_multi_specimen   Multi-part surgical case (sentinel nodes, lumpectomy, additio
 import random
 import re
 
+from styles_a import ihc_criteria
+
 TASKS = ["T", "N", "M", "grade", "ER", "PR", "HER2"]
 
 # ----------------------------------------------------------------------------------------------------------
@@ -159,6 +161,8 @@ def uk_her2(c, rng, ev, tags):
                 "1+": rng.choice(["HER2: score 1+ (negative)", "HER2: 1+ (HER2-low)"]),
                 "3+": rng.choice(["HER2: score 3+ (positive)", "HER2: 3+"])}[ihc]
         add(ev, "HER2", line)
+        if rng.random() < 0.35:
+            line += f"; {brit(ihc_criteria(ihc, rng))}"
         return [line], []
     if ish is None:
         add(ev, "HER2", "2+ borderline")
@@ -425,6 +429,8 @@ def eu_her2(c, rng, ev, tags):
         tail = {"0": " (negative)", "1+": " (negative)", "3+": " (positive)", "2+": ""}[ihc] if rng.random() < 0.4 else ""
         line = f"{name}: score {ihc}{tail}"
         add(ev, "HER2", f"{name}: score {ihc}")
+        if rng.random() < 0.35:
+            line += f" ({ihc_criteria(ihc, rng)})"
         if ihc == "2+":
             line += f"; {meth} has been initiated, the result will follow"
         return [line], []
@@ -829,7 +835,7 @@ def consult_markers(c, rng, ev, tags, o_txt, agree_ref):
         word = {"0": "negative (score 0)", "1+": "negative (1+)", "3+": "positive (3+)",
                 "2+": "equivocal (2+); FISH requested, to follow in an addendum"}[ihc]
         s = f"HER2 IHC (repeated on {blk}): {word}"
-        L.append(f"  - {s}.")
+        L.append(f"  - {s}" + (f"; {ihc_criteria(ihc, rng)}." if ihc != "2+" and rng.random() < 0.35 else "."))
         add(ev, "HER2", s.split(";")[0])
     return L
 

@@ -14,7 +14,7 @@ d_synoptic_network: a regional hospital network whose LIS prints a short final d
 The renderer takes a sampled tumour `c` (examples/make_examples.py: sample_tumour) and a random.Random and returns
 {"text", "labels", "evidence", "tags"}. Run this file to self-check 300 reports.
 """
-from styles_a import Report, accession, dates, ish_detail, nottingham, signature
+from styles_a import Report, accession, dates, ihc_criteria, ish_detail, nottingham, signature
 
 BINS = [(0, "0%"), (10, "1-10%"), (20, "11-20%"), (30, "21-30%"), (40, "31-40%"), (50, "41-50%"), (60, "51-60%"),
         (70, "61-70%"), (80, "71-80%"), (90, "81-90%"), (100, "91-100%")]
@@ -262,7 +262,8 @@ def her2_lines(c, rng, r):
     if ihc is not None:
         word = {"0": "Negative (Score 0)", "1+": "Negative (Score 1+)", "2+": "Equivocal (Score 2+)",
                 "3+": "Positive (Score 3+)"}[ihc]
-        L.append("HER2 (by immunohistochemistry): " + (r.say("HER2", word) if ish is None else word))
+        L.append("HER2 (by immunohistochemistry): " + (r.say("HER2", word) if ish is None else word)
+                 + (f" ({ihc_criteria(ihc, rng)})" if rng.random() < 0.4 else ""))
     low = []
     if (ihc == "1+" or (ihc == "2+" and ish == "not amplified")) and rng.random() < 0.5:
         low = ["  Comment: HER2-low (IHC 1+, or 2+ without amplification); may be relevant for eligibility for "

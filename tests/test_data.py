@@ -106,10 +106,13 @@ def test_hard_negation():
 def test_hard_her2_equivocal_with_fish():
     text = ("BREAST BIOMARKER STUDIES:\nHER2 (by immunohistochemistry): Equivocal (2+)\nKi-67: 20%\n"
             "HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6)\n")
-    h = data.hints(text)["HER2"]
-    assert h == ("HER2 (by immunohistochemistry): Equivocal (2+), "                # joined, not decided
-                 "HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6)")
+    h = data.hints(text)["HER2"]  # joined, not decided; the ISH result first, as it decides an IHC 2+
+    assert h == ("HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6), "
+                 "HER2 (by immunohistochemistry): Equivocal (2+)")
     assert _in_slice(text, "Equivocal (2+)") and _in_slice(text, "Amplified (HER2")
+    pending = text.replace("Amplified (HER2/CEP17 ratio 2.6)", "Pending (reflex testing requested)")
+    assert data.hints(pending)["HER2"] == ("HER2 (by immunohistochemistry): Equivocal (2+), "  # a pending ISH second
+                                           "HER2 (by in situ hybridization): Pending (reflex testing requested)")
     # the ASCO/CAP rule the generator labels with (guideline truth table)
     assert make_examples.her2_status("2+", "amplified") == "Positive"
     assert make_examples.her2_status("2+", "not amplified") == "Negative"
@@ -277,7 +280,7 @@ def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     assert h["T"] == "Pathologic stage: pTlc pNO cMO" and h["N"] == h["M"] == h["T"]
     assert h["grade"] == "NOTTINGHAM GRADE ll/III"
     assert h["ER"] == "Estr0gen receptor: P0SITIVE (90%)" and h["PR"] == "PROGESTERONE RECEPTOR: NEGATlVE"
-    assert h["HER2"] == "HER2 (lHC): 2+, FISH: amplifed"
+    assert h["HER2"] == "FISH: amplifed, HER2 (lHC): 2+"
     assert data.hints("Tumor grade: 3\nHistologic gradc: 2")["grade"] == "Tumor grade: 3 | Histologic gradc: 2"
     assert data.hints("Return To clinic; T-cells; ERBB2 pathway")  == {"HER2": "ERBB2 pathway"}  # no 'To' as T0
 
@@ -291,7 +294,7 @@ def test_her2_joins_ihc_and_ish_of_this_tumour_only():
     past = "CLINICAL HISTORY:\nPrior left breast cancer in 2009, HER2 IHC 3+.\n\n"
     assert data.hint_clauses(past + now)["HER2"][0] == "HER2 FISH: not amplified (ratio 1.2)"
     assert data.hint_clauses(now + "HER2 IHC: 2+ (equivocal)\n")["HER2"][0] == \
-        "HER2 IHC: 2+ (equivocal), HER2 FISH: not amplified (ratio 1.2)"
+        "HER2 FISH: not amplified (ratio 1.2), HER2 IHC: 2+ (equivocal)"
 
 
 def test_a_header_the_rules_do_not_know_ends_the_history():
@@ -358,11 +361,14 @@ def test_a_correction_keeps_the_value_it_replaces_out_of_the_hint_line(sep):
     assert "grade: 1" in data.hint_clauses(sep.join(lines[2:]))["grade"][0]  # without the amendment
 
 
-def test_a_uk_grade_score_is_not_a_stage():
+@pytest.mark.parametrize("text", [
+    "Invasive tumour size: 18 mm\nInvasive grade: score 7 (T3 P2 M2)\nPathological staging: pT1c pN0",
+    "INVASIVE CARCINOMA NST, GR 2 (T3 P2 M2), 18MM. PT1C PN0.",  # in capitals: recasing writes "T3 p2 M2"
+])
+def test_a_uk_grade_score_is_not_a_stage(text):
     """'Invasive grade: score 7 (T3 P2 M2)' gives tubules, pleomorphism and mitoses, not T3 and M2."""
-    text = "Invasive tumour size: 18 mm\nInvasive grade: score 7 (T3 P2 M2)\nPathological staging: pT1c pN0"
-    found = data.hint_clauses(text)
-    assert "M" not in found and not any("P2" in c for c in found["T"]) and "score 7" in found["grade"][0]
+    found = data.hint_clauses(data.as_read(text))
+    assert "M" not in found and not any("2 M2" in c for c in found["T"]) and "2" in found["grade"][0]
 
 
 @pytest.mark.parametrize("sep", ["\n", " "])  # line-structured, and glued into one line by PDF extraction
@@ -493,7 +499,7 @@ def test_prompt_blocks_and_truncation_keep_hints(tok):
     assert all(lbl in head for labels in data.LABEL_SETS.values() for lbl in labels)
     assert list(lines) == data.TASKS
     assert lines["T"] == "T_hint: Primary Tumor (pT): pT2"
-    assert lines["HER2"] == "HER2_hint: HER2 (by immunohistochemistry): Equivocal (2+), HER2 FISH: Amplified"
+    assert lines["HER2"] == "HER2_hint: HER2 FISH: Amplified, HER2 (by immunohistochemistry): Equivocal (2+)"
     assert lines["M"] == "M_hint: none"
     rep = data.Report("r1", text, {t: None for t in data.TASKS})
     ids, spans, cut = data.encode_report(rep, tok, max_length=1000)
@@ -632,6 +638,23 @@ def test_committed_examples_are_valid_and_long_tailed():
     # the radiology report does not simply name the tumour type
     named = sum(p.labels["tumor_type"].replace("_", " ") in p.radiology.lower() for p in pairs)
     assert named < 0.3 * len(pairs)
+
+
+def test_her2_staining_criteria_agree_with_the_score_and_label():
+    """Training styles print the ASCO/CAP staining pattern after a HER2 IHC score ('complete, intense circumferential
+    membrane staining'); the pattern is that of the score, so 3+ is Positive and 0 or 1+ Negative."""
+    spec_a = importlib.util.spec_from_file_location("styles_a", ROOT / "examples" / "styles_a.py")
+    styles_a = importlib.util.module_from_spec(spec_a)
+    spec_a.loader.exec_module(styles_a)
+    label_of = {"0": "Negative", "1+": "Negative", "3+": "Positive"}
+    seen = Counter()
+    for line in open(ROOT / "examples" / "reports.jsonl"):
+        r = json.loads(line)
+        for score, phrases in styles_a.IHC_CRITERIA.items():
+            if any(p in r["text"].replace("tumour", "tumor") for p in phrases):
+                seen[r["split"]] += 1
+                assert label_of.get(score, r["labels"]["HER2"]) == r["labels"]["HER2"], (r["id"], score)
+    assert seen["train"] >= 100
 
 
 def test_generator_is_deterministic_and_checks_itself():
