@@ -1349,11 +1349,31 @@ def _history(text, rng):
     """A clinical history block on an earlier breast cancer, near the top (where history sits) or before the
     last block: its values belong to another tumour, and the model must learn to read past them."""
     block = rng.choice(HISTORY_HEADERS) + "\n" + _prior_cancer(rng)
-    sep = "\n\n" if re.search(r"\n\s*\n", text.strip()) else "\n"  # between blocks, else between lines
-    blocks = re.split(r"\n\s*\n" if sep == "\n\n" else "\n", text.strip())
+    blocks, sep = re.split(r"\n\s*\n", text.strip()), "\n\n"
+    if len(blocks) == 1:  # no blank lines: between lines
+        blocks, sep = text.strip().split("\n"), "\n"
     at = 1 if len(blocks) < 3 or rng.random() < 0.7 else len(blocks) - 1
     return sep.join(blocks[:at] + [block] + blocks[at:]) + "\n"
 
+
+_ARRIVE = {"history": _history, "headers": _headers, "addendum": _addendum, "oneline": _oneline, "upper": _upper,
+           "ocr": _ocr}
+
+
+def arrive(text, rng, kind):
+    """The text as it might arrive from elsewhere: kind is one of ARRIVALS, any '+' of its parts, or 'none'.
+    Parts apply in a fixed order (history, headers, addendum, oneline, upper, ocr); labels stay true."""
+    parts = set() if kind == "none" else set(kind.split("+"))
+    if not parts <= set(_ARRIVE):
+        raise ValueError(f"unknown arrival {kind!r}: expected 'none' or '+' of {list(_ARRIVE)}")
+    for name, fn in _ARRIVE.items():
+        if name in parts:
+            text = fn(text, rng)
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a not-stated field written as not stated (train_mtl.py --absent); the label stays null
 
 # how reports say that they do not give a value: the words of a not-stated field, never a value of it
 ABSENT = {
@@ -1381,22 +1401,6 @@ def state_absence(text, tasks, rng):
     lines = text.rstrip().split("\n")
     at = rng.choice([j for j in range(1, len(lines) + 1) if not lines[j - 1].rstrip().endswith(":")] or [len(lines)])
     return "\n".join(lines[:at] + [rng.choice(ABSENT[t]) for t in tasks] + lines[at:]) + "\n"
-
-
-_ARRIVE = {"history": _history, "headers": _headers, "addendum": _addendum, "oneline": _oneline, "upper": _upper,
-           "ocr": _ocr}
-
-
-def arrive(text, rng, kind):
-    """The text as it might arrive from elsewhere: kind is one of ARRIVALS, any '+' of its parts, or 'none'.
-    Parts apply in a fixed order (history, headers, addendum, oneline, upper, ocr); labels stay true."""
-    parts = set() if kind == "none" else set(kind.split("+"))
-    if not parts <= set(_ARRIVE):
-        raise ValueError(f"unknown arrival {kind!r}: expected 'none' or '+' of {list(_ARRIVE)}")
-    for name, fn in _ARRIVE.items():
-        if name in parts:
-            text = fn(text, rng)
-    return text
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -643,9 +643,7 @@ def test_committed_examples_are_valid_and_long_tailed():
 def test_her2_staining_criteria_agree_with_the_score_and_label():
     """Training styles print the ASCO/CAP staining pattern after a HER2 IHC score ('complete, intense circumferential
     membrane staining'); the pattern is that of the score, so 3+ is Positive and 0 or 1+ Negative."""
-    spec_a = importlib.util.spec_from_file_location("styles_a", ROOT / "examples" / "styles_a.py")
-    styles_a = importlib.util.module_from_spec(spec_a)
-    spec_a.loader.exec_module(styles_a)
+    import styles_a  # beside make_examples, which put examples/ on sys.path
     label_of = {"0": "Negative", "1+": "Negative", "3+": "Positive"}
     seen = Counter()
     for line in open(ROOT / "examples" / "reports.jsonl"):
