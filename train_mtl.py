@@ -311,12 +311,13 @@ class Classifier(nn.Module):
         tune_encoder = any(p.requires_grad for p in self.llama.parameters())
         with torch.set_grad_enabled(tune_encoder and torch.is_grad_enabled()):
             hidden = self.llama(input_ids, attention_mask)          # (B, T, D)
+        # a query scores h / sigma: the same reparametrisation as the heads', so Adam's steps reach every dim alike
         if self.pool == "attention":
-            return attention_pool(hidden, spans, self.pool_query).float()
+            return attention_pool(hidden, spans, self.pool_query / self.z_std).float()
         if self.pool == "attention+report":
             K = self.pool_query.shape[0]
-            return (attention_pool(hidden, spans[:, :K], self.pool_query)
-                    + attention_pool(hidden, spans[:, K:], self.report_query)).float()
+            return (attention_pool(hidden, spans[:, :K], self.pool_query / self.z_std)
+                    + attention_pool(hidden, spans[:, K:], self.report_query / self.z_std)).float()
         return span_pool(hidden, spans).float()                     # (B, K, D)
 
     def forward(self, input_ids, attention_mask, spans):

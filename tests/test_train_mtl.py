@@ -347,8 +347,9 @@ def test_attention_pool_trains_its_queries_and_predicts_from_the_saved_run(tiny_
 
 def test_report_pool_sums_attention_over_the_hints_and_over_the_report(tiny_model_dir, reports_file, tmp_path):
     """--pool attention+report: a second query per task reads the prompt up to the first Hints line; both queries
-    are saved and read back by predict, and z_k = sum over the Hints line of softmax(h q_k) h + sum over the
-    prompt up to the first Hints line of softmax(h r_k) h, written out here token by token, hints withheld."""
+    are saved and read back by predict, and z_k = sum over the Hints line of softmax(h q_k / sigma_k) h + sum over
+    the prompt up to the first Hints line of softmax(h r_k / sigma_k) h (sigma_k: the heads' z_std), written out
+    here token by token, hints withheld."""
     from safetensors.torch import load_file
     out = tmp_path / "both"
     assert train_mtl.main(args(tiny_model_dir, reports_file, out, "--adapter", "frozen", "--pool", "attention+report",
@@ -369,7 +370,7 @@ def test_report_pool_sums_attention_over_the_hints_and_over_the_report(tiny_mode
             want = 0
             for (start, end), q in ((spans[b, k], model.pool_query[k]), (spans[b, 7 + k], model.report_query[k])):
                 h = hidden[b, start:end]
-                want = want + torch.softmax(h @ q.float() / h.shape[-1] ** 0.5, 0) @ h
+                want = want + torch.softmax(h @ (q / model.z_std[k]).float() / h.shape[-1] ** 0.5, 0) @ h
             torch.testing.assert_close(z[b, k], want, rtol=1e-4, atol=1e-5)
 
 
