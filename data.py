@@ -2,7 +2,8 @@
 with or without line breaks (units tagged by section, evidence ranked per task), the four-block prompt with its
 hint engine, the split by style (or stratified), label tensors with the "not stated" class, the naive regex
 baseline, and text as it arrives from elsewhere (`arrive`: one line, OCR, other headers) with what undoes it
-before the model reads (`as_read`: capitals recased, OCR confusions put back). Padding is llama.pad_batch.
+before the model reads (`as_read`: capitals recased, a checklist's marked options read, OCR confusions put
+back). Padding is llama.pad_batch.
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs
@@ -305,7 +306,11 @@ LONG_LINE = 160  # a longer line is cut into clauses: PDF and OCR text often arr
 UNIT_MAX = 250   # and no clause stays longer than this: it is cut at table cells, then at commas
 _ABBREVIATIONS = {"approx", "dr", "drs", "mr", "mrs", "ms", "prof", "vs", "e.g", "i.e", "no", "nos", "fig", "ca",
                   "cf", "st", "ed", "vol", "est"}  # a full stop after these does not end a sentence
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|(?<![:.\s])\s{3,}")  # a column gap too
+_STATUS_WORD = r"(?:Positive|Negative|Equivocal|Present|Absent|Moderate|Strong|Weak|Low|High|Intermediate)\b"
+# a sentence ends at '.', '!', '?' or ';', at a column gap, and before a list dash that starts a new item in
+# sentence case ('8 mm - Associated ductal carcinoma in situ'; not the value in 'HER2 - Negative')
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|(?<![:.\s])\s{3,}|"
+                           r"(?<=[\w)%])\s+(?=[-–•*]\s+(?!" + _STATUS_WORD + r")[A-Z][a-z])")
 _PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])")
 # the words of 'Key:' labels in reports, in any case: a label is one to four of them, maybe a number or date
 _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scopic)?|micro(?:scopic)?|microscopy|"
@@ -313,6 +318,7 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"receptors?|hormone|diagnos[ie]s|dx|interpretation|impression|conclusion|history|hx|information|"
                r"data|description|comments?|note|addendum|summary|synoptic|grade|stage|staging|tnm|y?p?tnm|ajcc|"
                r"size|margins?|nodes?|lymph|metastas[ie]s|status|er|pr|pgr|her-?2(?:/neu)?|fish|ish|ihc|ki-?67|"
+               r"dcis|lcis|lvi|lvsi|pni|eic|(?:dual|single)[- ]probe|"
                r"part|estrogen|oestrogen|progesterone|procedure|laterality|type|biomarkers?|prognostic|markers|"
                r"ancillary|studies|results?|indication|outside|referring|institution|checklist|category|"
                r"immunohistochemi(?:stry|cal)|stains?|staining|score|index|clone|allred|"
@@ -323,8 +329,7 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
 # maybe after a TNM letter ("pT Category:"); a word may carry its abbreviation ("Estrogen Receptor (ER)
 # Status:"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
 _ABBREV = r"(?: ?\((?=[^)]*[A-Za-z])[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)"
-_NOT_A_VALUE = (r"(?!(?<=: )(?:Positive|Negative|Equivocal|Present|Absent|Moderate|Strong|Weak|Low|High|"
-                r"Intermediate)\b)")
+_NOT_A_VALUE = r"(?!(?<=: )" + _STATUS_WORD + ")"
 _EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
                              + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV
@@ -472,11 +477,43 @@ def recase(text):
     return re.sub(r"(^[^\S\n]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?|(?<!\.)[.!?]\s+)([a-z])(?![a-z]{0,2}[TNM])",
                   lambda m: m.group(1) + m.group(2).upper(), "".join(out), flags=re.M)
 
+
+# a printed checklist (CAP, RCPath) lists every option under its title and marks the one that holds: '___ pM1:
+# Histologically confirmed distant metastasis' is an option left blank, not a statement
+_CHECKBOX = re.compile(r"^[^\S\n]*(?:(?P<blank>_{2,}|\[ ?\]|\( ?\)|[☐□])|"
+                       r"(?P<marked>_*[Xx✓✔]_+|\[[Xx✓✔]\]|\([Xx✓✔]\)|[☒☑■]))[^\S\n]+(?=\S)")
+
+
+def read_checkboxes(text):
+    """A checklist read as the statements it makes: each marked option joins its title ('Overall Grade' then
+    '_X_ Grade 2 (scores of 6 or 7)' reads 'Overall Grade: Grade 2 (scores of 6 or 7)'); blank options go. Text
+    without options at line starts is returned as it is (a checklist flattened to one line keeps its marks)."""
+    lines = text.splitlines()
+    boxes = [_CHECKBOX.match(line) for line in lines]
+    if not any(boxes):
+        return text
+    out, title, answered = [], None, set()  # title: the index in out of the line the options below belong to
+    for line, box in zip(lines, boxes):
+        if not box:
+            out.append(line)
+            title = len(out) - 1 if line.strip() else title
+        elif box["marked"] and title is None:
+            out.append(line[box.end():].strip())
+        elif box["marked"]:
+            sep = "; " if title in answered else " " if out[title].rstrip().endswith(":") else ": "
+            out[title] = out[title].rstrip() + sep + line[box.end():].strip()
+            answered.add(title)
+    return "\n".join(out)
+
+
 # the current diagnosis first; history, outside values and the gross description least
 SECTION_WEIGHT = {"addendum": 1.2, "diagnosis": 1.0, "synoptic": 1.0, "biomarkers": 1.0, "comment": 0.6,
                   "microscopic": 0.6, None: 0.5, "gross": 0.3, "history": 0.15, "outside": 0.15}
 ADDENDUM_STEP = 0.05      # each later addendum revises the ones before it
 DISTRACTOR_PENALTY = 0.3  # a unit that speaks of the past, another institution, imaging or a clinical stage
+CONCLUSION = 1.1          # a unit that states the final result outranks the measurements it is drawn from
+_CONCLUSION = re.compile(r"(?i:\b(?:final|overall)\s+(?:[\w/-]+\s+){0,2}(?:status|result|grade|category)\b|"
+                         r"\binterpretation\b|\bconclusion\b)")
 _LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?"
 _SECTION_RE = {s: re.compile(_LINE_START + r"(?:" + p + r")\b(?:\s*#?\s*\d+)?(?:\s*\([^()]{0,40}\))?"
                              r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$|" + _DATE + ")", re.I)
@@ -698,6 +735,7 @@ def units(text):
         elif section in PAST_SECTIONS and _OTHER_HEADER.fullmatch(u.strip()):
             section = None  # 'TUMOR', 'SPECIMEN': a header the rules do not know still ends the history
         w = SECTION_WEIGHT[section] + ADDENDUM_STEP * n_addenda * (section == "addendum")
+        w *= CONCLUSION if _CONCLUSION.search(u) else 1.0
         header = opened and _SECTION_RE[opened].match(u)
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
         strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
@@ -781,8 +819,9 @@ def site_text(text, site=None):
 
 
 def as_read(text, site=None):
-    """What the model reads of a record: its site's block, capitals recased, OCR confusions put back."""
-    return repair_ocr(recase(site_text(text, site)))
+    """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
+    to their titles, OCR confusions put back."""
+    return repair_ocr(read_checkboxes(recase(site_text(text, site))))
 
 
 def random_window(text, budget, rng, tokenizer=None):
@@ -828,12 +867,29 @@ def _sentence(unit, at):
     return max(i for i in stops if i <= at), min(i for i in stops if i > at)
 
 
+_REST_OF_KEY = re.compile(r"(?:[^:()\d.]|\([^()]{0,40}\)){0,60}(?::|\.{3,})")
+
+
+def _keyword(unit, task):
+    """The keyword of `task` a clause is cut around: the first of the strongest kind that a value follows before
+    the next 'Key:' label ('Histologic grade: Tubule formation: ... Grade 2' in two-column text: 'Grade 2')."""
+    strength, first = evidence_at(unit, task)
+    rx = next(rx for s, rx in _EVIDENCE_RE[task] if s == strength)
+    for m in rx.finditer(unit, first.start()):
+        key = _REST_OF_KEY.match(unit, m.end())  # the rest of its own label: ' Receptor (PgR, clone 1E2):'
+        at = key.end() if key else m.end()
+        label = _EMBEDDED_LABEL.search(unit, at)
+        if strength == CODE or _VALUE.search(unit, at, label.start() if label else len(unit)):
+            return m
+    return first
+
+
 def clause(unit, task):
     """The raw text around the keyword of `task` in a unit, OCR errors and all: within its sentence, from the
     start of its comma-separated part (at most BEFORE characters) to AFTER characters beyond it, in whole words,
     without the parts that name only other tasks ('ER negative, PR negative, HER2 3+' gives HER2 'HER2 3+': a
     neighbour's 'negative' is not evidence). A history or outside header stays in front: it says whose value."""
-    m = evidence_at(unit, task)[1]
+    m = _keyword(unit, task)
     s0, s1 = _sentence(unit, m.start())
     sentence, at = unit[s0:s1], m.start() - s0
     parts, drop = _parts(sentence), set()

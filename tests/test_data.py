@@ -273,6 +273,37 @@ def test_one_line_checklist_cuts_every_key_after_a_numbered_value():
     assert data.hints(text)["grade"] == "Overall Grade: Grade 2"
 
 
+def test_one_line_summary_cuts_before_an_acronym_label_and_two_columns_give_the_valued_keyword():
+    """A tumour summary flattened to one line: 'DCIS:' is a label of its own, so the in-situ nuclear grade
+    ('nuclear grade 1') is not in the unit or the clause of 'Nottingham grade: 2'. Two-column PDF text puts the
+    keys first and the values after them: the grade clause is cut around 'Grade 2', the keyword a value follows,
+    not around 'Histologic grade:', which the next key follows."""
+    text = ("Invasive tumor size:   18 mm Nottingham grade:   2 (tubules 3 + nuclei 2 + mitoses 1 = 6/9) "
+            "DCIS:   present, nuclear grade 1 LVI: not identified Margins: negative")
+    units = data.report_lines(text)
+    assert "Nottingham grade:   2 (tubules 3 + nuclei 2 + mitoses 1 = 6/9)" in units, units
+    assert "DCIS:   present, nuclear grade 1" in units, units
+    assert data.hints(text)["grade"] == "Nottingham grade: 2 (tubules 3 + nuclei 2 + mitoses 1 = 6/9)"
+    two_columns = ("TUMOR\nHistologic type: Tumor size: Histologic grade: Tubule formation: Nuclear pleomorphism: "
+                   "Mitotic count: Lymphovascular invasion: Invasive ductal carcinoma 2.5 cm Grade 3 3 3 2 Present")
+    assert "Grade 3" in data.hints(two_columns)["grade"]
+
+
+def test_one_line_list_items_are_sentences_and_a_final_status_outranks_its_measurements():
+    """A bulleted diagnosis flattened to one line: ' - Associated ductal carcinoma in situ' starts a new item, so
+    the in-situ part is not in the grade clause; ' - Negative' is a value and starts nothing. In an addendum the
+    line that states the final HER2 status comes first, before the ratio it is drawn from."""
+    text = ("DIAGNOSIS: RIGHT BREAST, TOTAL MASTECTOMY: - Invasive ductal carcinoma, poorly differentiated, 8 mm "
+            "- Associated ductal carcinoma in situ, solid type, nuclear grade 2 - Margins negative HER2 - Negative "
+            "(score 1+) by immunohistochemistry on block A3, performed with appropriate controls.")
+    assert data.hints(text)["grade"] == "poorly differentiated, 8 mm"
+    assert "- Margins negative HER2 - Negative (score 1+) by immunohistochemistry on block A3, performed with " \
+           "appropriate controls." in data.report_lines(text)
+    addendum = ("ADDENDUM (HER2 IN SITU HYBRIDIZATION)\nReflex HER2 FISH on block A4: HER2/CEP17 ratio 2.9; "
+                "average HER2 copy number 11.9 signals/cell.\nResult: AMPLIFIED. Final HER2 status: POSITIVE.")
+    assert data.hint_clauses(addendum)["HER2"][0].startswith("Final HER2 status: POSITIVE")
+
+
 def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     text = ("FINAL DIAGNOSIS: INVASIVE DUCTAL CARCINOMA, NOTTINGHAM GRADE ll/III. Pathologic stage: pTlc pNO cMO. "
             "Estr0gen receptor: P0SITIVE (90%). PROGESTERONE RECEPTOR: NEGATlVE. HER2 (lHC): 2+, FISH: amplifed.")
@@ -684,6 +715,25 @@ def test_one_line_text_keeps_its_sections():
     assert any(u.text.startswith("MARKERS ESTROGEN RECEPTOR: POS") for u in us)
     assert any("Progesterone receptor: negative" in u.text for u in us)
     assert data.hint_clauses(text)["T"][0].endswith("ypT2 ypN0")  # the diagnosis, not the history's pT1c
+
+def test_a_checklist_reads_its_marked_options_only():
+    """A printed CAP checklist lists every option: the blank '___ pM1: Histologically confirmed distant
+    metastasis' states nothing, so it is neither M evidence nor in the text the model reads; a marked option joins
+    its title ('Overall Grade: Grade 2 ...'), two marked options are joined with '; '."""
+    text = ("Overall Grade\n___ Grade 1 (scores of 3, 4, or 5)\n_X_ Grade 2 (scores of 6 or 7)\n"
+            "___ Grade 3 (scores of 8 or 9)\nDistant Metastasis (pM)\n___ pM1: Histologically confirmed distant "
+            "metastasis\n[x] Not applicable\nEstrogen Receptor (ER) Status:\n( ) Positive\n"
+            "(X) Negative (less than 1%)\n"
+            "Margins\n[X] Uninvolved by invasive carcinoma\n[X] Uninvolved by DCIS")
+    read = data.as_read(text)
+    assert read.splitlines() == ["Overall Grade: Grade 2 (scores of 6 or 7)",
+                                 "Distant Metastasis (pM): Not applicable",
+                                 "Estrogen Receptor (ER) Status: Negative (less than 1%)",
+                                 "Margins: Uninvolved by invasive carcinoma; Uninvolved by DCIS"]
+    h = data.hints(read)
+    assert "pM1" not in h["M"] and h["grade"].startswith("Overall Grade: Grade 2")
+    assert data.read_checkboxes("pT1c pN0\nER: positive (95%)") == "pT1c pN0\nER: positive (95%)"
+
 
 
 def test_shouting_text_is_recased():
