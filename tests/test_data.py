@@ -716,6 +716,7 @@ def test_one_line_text_keeps_its_sections():
     assert any("Progesterone receptor: negative" in u.text for u in us)
     assert data.hint_clauses(text)["T"][0].endswith("ypT2 ypN0")  # the diagnosis, not the history's pT1c
 
+
 def test_a_checklist_reads_its_marked_options_only():
     """A printed CAP checklist lists every option: the blank '___ pM1: Histologically confirmed distant
     metastasis' states nothing, so it is neither M evidence nor in the text the model reads; a marked option joins
@@ -733,7 +734,6 @@ def test_a_checklist_reads_its_marked_options_only():
     h = data.hints(read)
     assert "pM1" not in h["M"] and h["grade"].startswith("Overall Grade: Grade 2")
     assert data.read_checkboxes("pT1c pN0\nER: positive (95%)") == "pT1c pN0\nER: positive (95%)"
-
 
 
 def test_shouting_text_is_recased():
