@@ -590,7 +590,7 @@ _NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3l 
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
 _ROMAN_OCR = re.compile(r"(?<![\w])[lI|]{1,3}(?=/(?:III|[lI|]{3})(?![\w]))|(?<=/)[lI|]{3}(?![\w])|"
-                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])")  # ll/III, grade Il
+                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])|(?<=(?i:grade): )[lI]{1,3}(?![\w|])")  # ll/III, grade Il
 
 
 def _spelt(word, canon):
@@ -677,7 +677,9 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
                         r"\d+\s*(?:/|of)\s*\d+ (?:\w+ ){0,2}nodes") + r"|\bLNs?\b|\bITCs?\b")],
     "M": [(CODE, M_CODE), (STRONG, _words(r"\bM[- ]?(?:category|stage|classification)\b|distant metastas|"
                                          r"metastatic disease|(?:osseous|bone|liver|hepatic|lung|pulmonary|brain|"
-                                         r"visceral) metastas|\bmets?\.? (?:dz|disease|to (?:liver|bone|lung))")
+                                         r"visceral) metastas|\bmets?\.? (?:dz|disease|to (?:liver|bone|lung))|"
+                                         r"metasta\w*(?: carcinoma)? to (?:the )?"
+                                         r"(?:bones?|liver|lungs?|brain|spine|vertebra)")
                            + _FIELD.format(L="M"))],
     "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
                _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"

@@ -180,28 +180,37 @@ def m1_phrase(c, rng):
     return rng.choice(M1_HISTORY[c["M_site"]])
 
 
+NEGATIVE_WORKUP = ["Staging CT chest/abdomen/pelvis: no evidence of metastatic disease.",
+                   "Bone scan and CT negative for distant metastases.", "PET-CT without evidence of distant spread.",
+                   "Metastatic survey negative.", "No evidence of metastatic disease on staging imaging."]
+
+
 def history_m(c, rng, r, keep_m0, lead):
     """What a history says of M: 'cM0' in its clinical stage (keep_m0), or a known metastasis after `lead` (a
-    phrase, or a list to choose from) for M1; else M is not stated. Returns the sentence to add, if any."""
+    phrase, or a list to choose from) for M1; else M is not stated. A negative work-up, whatever M is, states no
+    M category. Returns the sentences to add, if any."""
     if keep_m0:
         r.say("M", "cM0")
     elif c["M"] == "M0":
         r.drop("M")
     if c["M"] != "M1":
+        if rng.random() < 0.35:  # "no evidence of metastatic disease": the words of M1 under a negation
+            r.tags.add("staging_scan")
+            return " " + rng.choice(NEGATIVE_WORKUP)
         return ""
     r.tags.add("history_metastasis")
     lead = lead if isinstance(lead, str) else rng.choice(lead)
     return f" {lead} {r.say('M', m1_phrase(c, rng))}."
 
 
-def clinical_stage(c, rng, with_m0):
-    """A clinical (imaging) stage for the history: a distractor for T and N; 'cM0' is the M label when present."""
+def clinical_stage(c, rng, with_m0, with_m1=False):
+    """A clinical (imaging) stage for the history: a distractor for T and N; its cM0 or cM1 is the M label."""
     if c["T"] in ("T1", "T2", "T3", "T4") and rng.random() < 0.35:
         ct = "cT" + c["Tsub"]  # sometimes the same category as the pathologic one, sometimes not
     else:
         ct = rng.choice(["cT1c", "cT2", "cT2", "cT3", "cT1b", "cT4b", "cT4d"])
     cn = rng.choice(["cN0", "cN0", "cN1", "cN1", "cN2a", "cN3c"])
-    return f"{ct} {cn}" + (" cM0" if with_m0 else "")
+    return f"{ct} {cn}" + (" cM0" if with_m0 else " cM1" if with_m1 else "")
 
 
 INKS = ["black", "blue", "green", "red", "yellow", "orange", "violet"]
@@ -881,10 +890,13 @@ def a_core_biopsy(c, rng):
     hist = (f"{age}-year-old woman. {exam}: {max(size, 4) / 10:.1f} cm {finding} at {clock}:00, {fn} cm from "
             f"nipple, BI-RADS {birads}.")
     keep_m0 = c["M"] == "M0" and rng.random() < 0.4
-    if keep_m0 or rng.random() < 0.3:
+    keep_m1 = c["M"] == "M1" and rng.random() < 0.7  # a stage IV patient's clinical stage: cM1
+    if keep_m0 or keep_m1 or rng.random() < 0.3:
         hist += f" Axillary ultrasound {rng.choice(['with one abnormal node', 'negative', 'with cortical thickening'])};" \
-                f" clinical stage {clinical_stage(c, rng, keep_m0)}."
+                f" clinical stage {clinical_stage(c, rng, keep_m0, keep_m1)}."
         r.tags.add("history_stage")
+        if keep_m1:
+            r.say("M", "cM1")
     hist += history_m(c, rng, r, keep_m0, ["Patient with", "Presents with", "PMH notable for"])
     up = rng.random() < 0.6
     site = f"{side} breast, {clock}:00, {fn} cm FN, ultrasound-guided core needle biopsy"
@@ -1052,9 +1064,13 @@ def a_neoadjuvant(c, rng):
     pre = pretreatment_values(c, rng, mode == "repeated")
     regimen = neo_regimen(pre, rng)
     keep_m0 = c["M"] == "M0" and rng.random() < 0.5
+    keep_m1 = c["M"] == "M1" and rng.random() < 0.7
     hist = (f"{rng.randint(29, 78)}-year-old woman with {c['side'].lower()} breast invasive carcinoma diagnosed on "
             f"core biopsy ({core}), Nottingham grade {pre_grade[1]}, clinical stage "
-            f"{clinical_stage(c, rng, keep_m0)}, status post {regimen}, completed {rng.randint(2, 8)} weeks ago.")
+            f"{clinical_stage(c, rng, keep_m0, keep_m1)}, status post {regimen}, "
+            f"completed {rng.randint(2, 8)} weeks ago.")
+    if keep_m1:
+        r.say("M", "cM1")
     hist += history_m(c, rng, r, keep_m0, "Stage IV at presentation with")
     bio, pre_txt = neo_biomarkers(c, rng, r, core, pre, mode)
     cls, idx = rcb(c, rng)

@@ -780,6 +780,9 @@ def consult_diagnosis(c, rng, ev, tags, core, out_no):
     if c["M"] == "M0" and rng.random() < 0.7:
         st += " cM0"
         add(ev, "M", "cM0")
+    elif c["M"] == "M1" and rng.random() < 0.7:  # the referral's clinical M
+        st += " cM1"
+        add(ev, "M", "cM1")
     elif c["M"] != "M1" and rng.random() < 0.4:
         st += rng.choice([" pM: not applicable", "; distant metastasis: not applicable (pM cannot be assigned)"])
     L.append(f"  - Pathologic stage (AJCC 8th edition): {st}")
@@ -1236,6 +1239,9 @@ def multi_stage(c, rng, ev, tags, node_parts, node_ev, letters, specs, itc):
     if c["M"] == "M0" and rng.random() < 0.7:
         st += " cM0"
         add(ev, "M", "cM0")
+    elif c["M"] == "M1" and rng.random() < 0.7:
+        st += " cM1"
+        add(ev, "M", "cM1")
     return L + [f"Pathologic stage (AJCC 8th ed.): {st}"]
 
 

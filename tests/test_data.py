@@ -686,6 +686,20 @@ def test_her2_staining_criteria_agree_with_the_score_and_label():
     assert seen["train"] >= 100
 
 
+def test_training_writes_the_clinical_m_category_both_ways_and_negates_metastasis():
+    """No surface cue may give M away: with cM0 the only clinical M in training, 'cT2 cN0 cM1' was read M0 at 1.00,
+    and with 'metastatic disease' seldom under a negation, a negative staging scan was read M1. Training holds
+    cM1 (always an M1 report) and the words of a metastasis negated (never an M1 report)."""
+    train = [json.loads(l) for l in open(ROOT / "examples" / "reports.jsonl")]
+    train = [r for r in train if r["split"] == "train"]
+    cm1 = [r["labels"]["M"] for r in train if re.search(r"\bcM1\b", r["text"])]
+    assert len(cm1) >= 5 and set(cm1) == {"M1"}
+    negated = [r["labels"]["M"] for r in train
+               if re.search(r"(?i)\b(?:no|without) evidence of (?:distant |metastatic )+(?:disease|metastas[ie]s)|"
+                            r"negative for (?:distant metasta|metastatic disease)", r["text"])]
+    assert len(negated) >= 60 and "M1" not in negated
+
+
 def test_generator_is_deterministic_and_checks_itself():
     a = make_examples.generate_reports(40, seed=3)
     b = make_examples.generate_reports(40, seed=3)
@@ -715,6 +729,13 @@ def test_one_line_text_keeps_its_sections():
     assert any(u.text.startswith("MARKERS ESTROGEN RECEPTOR: POS") for u in us)
     assert any("Progesterone receptor: negative" in u.text for u in us)
     assert data.hint_clauses(text)["T"][0].endswith("ypT2 ypN0")  # the diagnosis, not the history's pT1c
+
+
+def test_a_metastasis_to_an_organ_is_m_evidence_and_one_to_lymph_nodes_is_not():
+    """'metastases to bone' in a history states M1; 'metastatic carcinoma to 2 of 3 lymph nodes' is N alone."""
+    assert data.hint_clauses("History of breast cancer with metastases to bone, on palliative therapy.")["M"]
+    assert data.hint_clauses("Known metastatic carcinoma to the liver (biopsy-proven).")["M"]
+    assert "M" not in data.hint_clauses("Metastatic carcinoma to 2 of 3 lymph nodes.")
 
 
 def test_a_checklist_reads_its_marked_options_only():
@@ -770,6 +791,7 @@ def test_recased_capitals_keep_the_evidence():
 @pytest.mark.parametrize("ocr, meant", [
     ("pTlc pNO(sn) cMO", "pT1c pN0(sn) cM0"), ("ER: P0SITIVE (9O %)", "ER: POSITIVE (90 %)"),
     ("Nottingham grade ll/III", "Nottingham grade II/III"),
+    ("Histologic grade: Il, 14 mm", "Histologic grade: II, 14 mm"),
     ("HER2 score l+, O/3 nodes, l.2 cm", "HER2 score 1+, 0/3 nodes, 1.2 cm"),
     ("rnetastatic carcinorna in 1ymph nodes", "metastatic carcinoma in lymph nodes"),
     ("nudear grade; Estr0gen receptor: Positivc", "nuclear grade; Estrogen receptor: Positive"),
@@ -782,7 +804,7 @@ def test_ocr_confusions_are_put_back(ocr, meant):
 def test_ocr_repair_leaves_real_codes_alone():
     """Letters and digits that belong together stay: lower-case TNM codes, HbA1c, sizes, ids, Roman grades."""
     text = ("pt1c pn0 ypT0 N0 M0; pTis; T2N1; HbA1c 6.8, a1c; 1x1 cm; CEP17; SP19-4112; Ki-67 10 %; Grade I of III; "
-            "HER2 3+; old man; the patient is ill; O'Brien; 20 mm; 1/3 nodes")
+            "HER2 3+; old man; the patient is ill; O'Brien; 20 mm; 1/3 nodes; Grade: I; Grade: | 2 |")
     assert data.repair_ocr(text) == text
 
 
