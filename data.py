@@ -589,8 +589,9 @@ _NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3l 
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
+# ll/III, grade Il, grade: Il (after a colon not '|', which may be a table rule: 'Grade: | 2 |')
 _ROMAN_OCR = re.compile(r"(?<![\w])[lI|]{1,3}(?=/(?:III|[lI|]{3})(?![\w]))|(?<=/)[lI|]{3}(?![\w])|"
-                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])|(?<=(?i:grade): )[lI]{1,3}(?![\w|])")  # ll/III, grade Il
+                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])|(?<=(?i:grade): )[lI]{1,3}(?![\w|])")
 
 
 def _spelt(word, canon):
