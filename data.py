@@ -325,16 +325,38 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"(?:part|specimen) [A-H1-9])\b")
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case (not the
 # value of the label before it: "Status: Negative Percentage of Cells with Nuclear Positivity:" starts at
-# "Percentage") and up to five more words, none of them a number ("Score 1 Overall Grade:" starts at "Overall"),
-# maybe after a TNM letter ("pT Category:"); a word may carry its abbreviation ("Estrogen Receptor (ER)
-# Status:"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
-_ABBREV = r"(?: ?\((?=[^)]*[A-Za-z])[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)"
+# "Percentage") or a short acronym ("HER2 by In Situ Hybridization:") and up to seven more words, none of them a
+# number ("Score 1 Overall Grade:" starts at "Overall"), maybe after a TNM letter ("pT Category:"); a word may
+# carry its abbreviation ("Estrogen Receptor (ER) Status:", not "type (ductal)"); an optional "(...)", then ':'
+# (not a time, 10:30) or dotted leaders
+_ABBREV = r"(?: ?\((?-i:(?=[^)]*[A-Z]))[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)", "(ductal)"
 _NOT_A_VALUE = r"(?!(?<=: )" + _STATUS_WORD + ")"
-_EMBEDDED_LABEL = re.compile(r"(?<=\s)(?:y?[pc]?[TNM] )?"
+_EMBEDDED_LABEL = re.compile(r"(?<!\S)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
-                             + _NOT_A_VALUE + r"[A-Z][a-z][\w/-]*" + _ABBREV
-                             + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,5})"
-                             r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,40}\))?\s*(?::(?!\d)|\.{3,})")
+                             + _NOT_A_VALUE + r"(?:[A-Z][a-z][\w/-]*|(?<!: )(?!(?:OF|THE|AND|IN|TO|FOR|BY|WITH|ON|OR|AT)\b)"
+                             r"[A-Z][A-Z\d]{1,3}(?:/[A-Z\d]{2,5})?)"
+                             + _ABBREV + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,7})"
+                             r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,60}\))?\s*(?::(?!\d)|\.{3,})")
+_FUNCTION_WORD = re.compile(r"(?:of|with|in|for|to|by|from|and|the|if|per|on|or|at|a|an)")
+_TNM_WORD = re.compile(r"y?[pc][TNM]")
+_TNM_CODE = re.compile(r"y?[pc]?[TNM](?:is|[0-4X])\w*")  # 'pN0', 'T2', 'pMX': a value, never a label word
+
+
+def embedded_labels(line, at=0):
+    """Where the 'Key:' labels inside a long line start, from position `at`. A label whose words run from a
+    lower-case word into a capitalised one, or that holds a TNM code, begins with the end of the value before it
+    ('Site: Upper outer quadrant Histologic Type:', 'Classification: Not applicable pT Category:', 'Not amplified
+    ASCO/CAP ISH Group:', '_X_ pN0 Distant Metastasis (pM):'): it starts after the last such word, at an acronym
+    only if the label goes on ('HER2 dual-probe ISH:', 'block A5:' stay whole).
+    'Estrogen receptor (ER) status:', 'Number of Lymph Nodes with ...:' stay whole."""
+    for m in _EMBEDDED_LABEL.finditer(line, at):
+        bare = re.sub(r"\([^()]*\)", lambda p: " " * len(p.group()), m.group())  # not the words of an aside
+        words = [w for w in re.finditer(r"\S+", bare) if not _FUNCTION_WORD.fullmatch(w.group())]
+        starts = [b.start() for j, (a, b) in enumerate(zip(words, words[1:]))
+                  if _TNM_CODE.fullmatch(a.group()) or a.group()[0].islower() and not _TNM_WORD.match(a.group())
+                  and (re.match(r"[A-Z][a-z]", b.group()) or _TNM_WORD.match(b.group())
+                       or b.group()[0].isupper() and j + 2 < len(words))]
+        yield m.start() + (starts[-1] if starts else 0)
 
 
 _PAGE_MARK = re.compile(r"(?<=\s)(?i:p[a@]g[ec]) \d{1,3} (?:of|/) \d{1,3}\b")  # a PDF page footer: "Page 2 of 3"
@@ -373,8 +395,8 @@ def report_lines(text):
             units += [line] if line else []
             continue
         headers = [m.span() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)]
-        cuts = {m.start() for rx in (_EMBEDDED_LABEL, _PART_LABEL) for m in rx.finditer(line)
-                if not any(a < m.start() < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
+        starts = list(embedded_labels(line)) + [m.start() for m in _PART_LABEL.finditer(line)]
+        cuts = {i for i in starts if not any(a < i < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
         cuts |= {i for m in _PAGE_MARK.finditer(line) for i in m.span()}
         cuts |= {a for a, _ in headers}
         cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
@@ -881,8 +903,8 @@ def _keyword(unit, task):
     for m in rx.finditer(unit, first.start()):
         key = _REST_OF_KEY.match(unit, m.end())  # the rest of its own label: ' Receptor (PgR, clone 1E2):'
         at = key.end() if key else m.end()
-        label = _EMBEDDED_LABEL.search(unit, at)
-        if strength == CODE or _VALUE.search(unit, at, label.start() if label else len(unit)):
+        label = next(embedded_labels(unit, at), len(unit))
+        if strength == CODE or _VALUE.search(unit, at, label):
             return m
     return first
 

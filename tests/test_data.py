@@ -289,6 +289,32 @@ def test_one_line_summary_cuts_before_an_acronym_label_and_two_columns_give_the_
     assert "Grade 3" in data.hints(two_columns)["grade"]
 
 
+def test_one_line_cap_checklist_cuts_each_key_from_the_value_before_it():
+    """A CAP checklist flattened to one line, in the protocol's own words: a key starts after the value before it
+    ('Not applicable pT Category:' is cut before 'pT'), long keys stay whole ('Number of Lymph Nodes with Isolated
+    Tumor Cells:'), a key may open with an acronym ('HER2 by In Situ Hybridization:'), and '(ductal)' is not an
+    abbreviation that joins 'type' to the next key."""
+    text = ("Tumor Site: Upper outer quadrant Histologic Type: Invasive carcinoma of no special type (ductal) "
+            "Tumor Size: Greatest dimension of largest invasive focus: 24 mm Tumor Focality: Single focus of "
+            "invasive carcinoma Ductal Carcinoma In Situ (DCIS): Present Number of Lymph Nodes with Micrometastases: "
+            "0 Number of Lymph Nodes with Isolated Tumor Cells: 0 Modified Classification: Not applicable "
+            "pT Category: pT2 T Suffix: Not applicable pN Category: pN1a Progesterone Receptor (PgR) Status: "
+            "Negative Percentage of Cells with Nuclear Positivity: 0% HER2 by Immunohistochemistry: Equivocal "
+            "(Score 2+) HER2 by In Situ Hybridization: Not amplified ASCO/CAP ISH Group: Group 5")
+    units = data.report_lines(text)
+    for unit in ["Tumor Site: Upper outer quadrant", "Histologic Type: Invasive carcinoma of no special type (ductal)",
+                 "Tumor Size: Greatest dimension of largest invasive focus: 24 mm",
+                 "Tumor Focality: Single focus of invasive carcinoma", "Ductal Carcinoma In Situ (DCIS): Present",
+                 "Number of Lymph Nodes with Isolated Tumor Cells: 0", "Modified Classification: Not applicable",
+                 "pT Category: pT2", "pN Category: pN1a", "Progesterone Receptor (PgR) Status: Negative",
+                 "HER2 by Immunohistochemistry: Equivocal (Score 2+)", "HER2 by In Situ Hybridization: Not amplified",
+                 "ASCO/CAP ISH Group: Group 5"]:
+        assert unit in units, (unit, units)
+    hints = data.hints(text)
+    assert hints["T"].startswith("pT Category: pT2") and hints["N"].startswith("pN Category: pN1a")
+    assert "In Situ Hybridization: Not amplified" in hints["HER2"] and "Equivocal (Score 2+)" in hints["HER2"]
+
+
 def test_one_line_list_items_are_sentences_and_a_final_status_outranks_its_measurements():
     """A bulleted diagnosis flattened to one line: ' - Associated ductal carcinoma in situ' starts a new item, so
     the in-situ part is not in the grade clause; ' - Negative' is a value and starts nothing. In an addendum the
