@@ -333,8 +333,8 @@ _ABBREV = r"(?: ?\((?-i:(?=[^)]*[A-Z]))[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)"
 _NOT_A_VALUE = r"(?!(?<=: )" + _STATUS_WORD + ")"
 _EMBEDDED_LABEL = re.compile(r"(?<!\S)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
-                             + _NOT_A_VALUE + r"(?:[A-Z][a-z][\w/-]*|(?<!: )(?!(?:OF|THE|AND|IN|TO|FOR|BY|WITH|ON|OR|AT)\b)"
-                             r"[A-Z][A-Z\d]{1,3}(?:/[A-Z\d]{2,5})?)"
+                             + _NOT_A_VALUE + r"(?:[A-Z][a-z][\w/-]*|(?<!: )"
+                             r"(?!(?:OF|THE|AND|IN|TO|FOR|BY|WITH|ON|OR|AT)\b)[A-Z][A-Z\d]{1,3}(?:/[A-Z\d]{2,5})?)"
                              + _ABBREV + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,7})"
                              r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,60}\))?\s*(?::(?!\d)|\.{3,})")
 _FUNCTION_WORD = re.compile(r"(?:of|with|in|for|to|by|from|and|the|if|per|on|or|at|a|an)")
@@ -352,10 +352,13 @@ def embedded_labels(line, at=0):
     for m in _EMBEDDED_LABEL.finditer(line, at):
         bare = re.sub(r"\([^()]*\)", lambda p: " " * len(p.group()), m.group())  # not the words of an aside
         words = [w for w in re.finditer(r"\S+", bare) if not _FUNCTION_WORD.fullmatch(w.group())]
-        starts = [b.start() for j, (a, b) in enumerate(zip(words, words[1:]))
-                  if _TNM_CODE.fullmatch(a.group()) or a.group()[0].islower() and not _TNM_WORD.match(a.group())
-                  and (re.match(r"[A-Z][a-z]", b.group()) or _TNM_WORD.match(b.group())
-                       or b.group()[0].isupper() and j + 2 < len(words))]
+        def ends_value(j):  # words[j] ends the value before the label, words[j + 1] opens the label
+            a, b = words[j].group(), words[j + 1].group()
+            if _TNM_CODE.fullmatch(a):
+                return True
+            opens = re.match(r"[A-Z][a-z]", b) or _TNM_WORD.match(b) or (b[0].isupper() and j + 2 < len(words))
+            return a[0].islower() and not _TNM_WORD.match(a) and bool(opens)
+        starts = [words[j + 1].start() for j in range(len(words) - 1) if ends_value(j)]
         yield m.start() + (starts[-1] if starts else 0)
 
 
