@@ -325,10 +325,10 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
                r"(?:part|specimen) [A-H1-9])\b")
 # a "Key:" or "KEY......" label inside a long line: one to four label words, or a word in sentence case (not the
 # value of the label before it: "Status: Negative Percentage of Cells with Nuclear Positivity:" starts at
-# "Percentage") or a short acronym ("HER2 by In Situ Hybridization:") and up to seven more words, none of them a
-# number ("Score 1 Overall Grade:" starts at "Overall"), maybe after a TNM letter ("pT Category:"); a word may
-# carry its abbreviation ("Estrogen Receptor (ER) Status:", not "type (ductal)"); an optional "(...)", then ':'
-# (not a time, 10:30) or dotted leaders
+# "Percentage") or a short acronym not right after a colon ("HER2 by In Situ Hybridization:"; not "ER: NEG PR:")
+# and up to seven more words, none of them a number ("Score 1 Overall Grade:" starts at "Overall"), maybe after a
+# TNM letter ("pT Category:"); a word may carry its abbreviation ("Estrogen Receptor (ER) Status:", not "type
+# (ductal)"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
 _ABBREV = r"(?: ?\((?-i:(?=[^)]*[A-Z]))[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)", "(ductal)"
 _NOT_A_VALUE = r"(?!(?<=: )" + _STATUS_WORD + ")"
 _EMBEDDED_LABEL = re.compile(r"(?<!\S)(?:y?[pc]?[TNM] )?"
