@@ -331,13 +331,13 @@ _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scop
 # (ductal)"); an optional "(...)", then ':' (not a time, 10:30) or dotted leaders
 _ABBREV = r"(?: ?\((?-i:(?=[^)]*[A-Z]))[A-Za-z0-9-]{1,8}\))?"  # "(ER)", "(PgR)", "(pT)"; not "(2/4)", "(ductal)"
 _NOT_A_VALUE = r"(?!(?<=: )" + _STATUS_WORD + ")"
+_FUNCTION_WORDS = r"(?:of|with|in|for|to|by|from|and|the|if|per|on|or|at|a|an)"  # inside a label, never opening one
 _EMBEDDED_LABEL = re.compile(r"(?<!\S)(?:y?[pc]?[TNM] )?"
                              r"(?:(?i:" + _LABEL_WORD + _ABBREV + r"(?:[ /]" + _LABEL_WORD + _ABBREV + r"){0,3})|"
                              + _NOT_A_VALUE + r"(?:[A-Z][a-z][\w/-]*|(?<!: )"
-                             r"(?!(?:OF|THE|AND|IN|TO|FOR|BY|WITH|ON|OR|AT)\b)[A-Z][A-Z\d]{1,3}(?:/[A-Z\d]{2,5})?)"
+                             r"(?!(?i:" + _FUNCTION_WORDS + r")\b)[A-Z][A-Z\d]{1,3}(?:/[A-Z\d]{2,5})?)"
                              + _ABBREV + r"(?: (?![\d/-]+(?![\w/-]))[\w/-]+" + _ABBREV + r"){0,7})"
                              r"(?: #?[\d/.-]{1,10})?(?:\s*\([^()\n]{0,60}\))?\s*(?::(?!\d)|\.{3,})")
-_FUNCTION_WORD = re.compile(r"(?:of|with|in|for|to|by|from|and|the|if|per|on|or|at|a|an)")
 _TNM_WORD = re.compile(r"y?[pc][TNM]")
 _TNM_CODE = re.compile(r"y?[pc]?[TNM](?:is|[0-4X])\w*")  # 'pN0', 'T2', 'pMX': a value, never a label word
 
@@ -351,7 +351,7 @@ def embedded_labels(line, at=0):
     'Estrogen receptor (ER) status:', 'Number of Lymph Nodes with ...:' stay whole."""
     for m in _EMBEDDED_LABEL.finditer(line, at):
         bare = re.sub(r"\([^()]*\)", lambda p: " " * len(p.group()), m.group())  # not the words of an aside
-        words = [w for w in re.finditer(r"\S+", bare) if not _FUNCTION_WORD.fullmatch(w.group())]
+        words = [w for w in re.finditer(r"\S+", bare) if not re.fullmatch(_FUNCTION_WORDS, w.group())]
         def ends_value(j):  # words[j] ends the value before the label, words[j + 1] opens the label
             a, b = words[j].group(), words[j + 1].group()
             if _TNM_CODE.fullmatch(a):

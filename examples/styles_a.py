@@ -185,12 +185,14 @@ NEGATIVE_WORKUP = ["Staging CT chest/abdomen/pelvis: no evidence of metastatic d
                    "Metastatic survey negative.", "No evidence of metastatic disease on staging imaging."]
 
 
-def history_m(c, rng, r, keep_m0, lead):
-    """What a history says of M: 'cM0' in its clinical stage (keep_m0), or a known metastasis after `lead` (a
-    phrase, or a list to choose from) for M1; else M is not stated. A negative work-up, whatever M is, states no
-    M category. Returns the sentences to add, if any."""
+def history_m(c, rng, r, keep_m0, lead, keep_m1=False):
+    """What a history says of M: 'cM0' or 'cM1' in its clinical stage (keep_m0, keep_m1), or a known metastasis
+    after `lead` (a phrase, or a list to choose from) for M1; else M is not stated. A negative work-up, whatever M
+    is, states no M category. Returns the sentences to add, if any."""
     if keep_m0:
         r.say("M", "cM0")
+    elif keep_m1:
+        r.say("M", "cM1")
     elif c["M"] == "M0":
         r.drop("M")
     if c["M"] != "M1":
@@ -895,9 +897,7 @@ def a_core_biopsy(c, rng):
         hist += f" Axillary ultrasound {rng.choice(['with one abnormal node', 'negative', 'with cortical thickening'])};" \
                 f" clinical stage {clinical_stage(c, rng, keep_m0, keep_m1)}."
         r.tags.add("history_stage")
-        if keep_m1:
-            r.say("M", "cM1")
-    hist += history_m(c, rng, r, keep_m0, ["Patient with", "Presents with", "PMH notable for"])
+    hist += history_m(c, rng, r, keep_m0, ["Patient with", "Presents with", "PMH notable for"], keep_m1)
     up = rng.random() < 0.6
     site = f"{side} breast, {clock}:00, {fn} cm FN, ultrasound-guided core needle biopsy"
     dx = [f"A. {site.upper() if up else site}:"]
@@ -1069,9 +1069,7 @@ def a_neoadjuvant(c, rng):
             f"core biopsy ({core}), Nottingham grade {pre_grade[1]}, clinical stage "
             f"{clinical_stage(c, rng, keep_m0, keep_m1)}, status post {regimen}, "
             f"completed {rng.randint(2, 8)} weeks ago.")
-    if keep_m1:
-        r.say("M", "cM1")
-    hist += history_m(c, rng, r, keep_m0, "Stage IV at presentation with")
+    hist += history_m(c, rng, r, keep_m0, "Stage IV at presentation with", keep_m1)
     bio, pre_txt = neo_biomarkers(c, rng, r, core, pre, mode)
     cls, idx = rcb(c, rng)
     bed = (c["size_mm"] or rng.randint(5, 30)) + rng.randint(5, 30)
