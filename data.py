@@ -307,9 +307,13 @@ UNIT_MAX = 250   # and no clause stays longer than this: it is cut at table cell
 _ABBREVIATIONS = {"approx", "dr", "drs", "mr", "mrs", "ms", "prof", "vs", "e.g", "i.e", "no", "nos", "fig", "ca",
                   "cf", "st", "ed", "vol", "est"}  # a full stop after these does not end a sentence
 _STATUS_WORD = r"(?:Positive|Negative|Equivocal|Present|Absent|Moderate|Strong|Weak|Low|High|Intermediate)\b"
-# a sentence ends at '.', '!', '?' or ';', at a column gap, and before a list dash that starts a new item in
-# sentence case ('8 mm - Associated ductal carcinoma in situ'; not the value in 'HER2 - Negative')
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|(?<![:.\s])\s{3,}|"
+# a table cell that holds a value: 'ER          Positive (95%)', 'HER2 IHC      1+', 'PR     <1%'
+_CELL_VALUE = r"(?:[-+<>≥≤~(]*\d|(?i:" + _STATUS_WORD + r"|pos|neg|not|none|amplified)\b)"
+# a sentence ends at '.', '!', '?' or ';', at a column gap unless a value cell follows (a results table's row is
+# one sentence), and before a list dash that starts a new item in sentence case ('8 mm - Associated ductal
+# carcinoma in situ'; not the value in 'HER2 - Negative')
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|"
+                           r"(?<![:.\s])\s{3,}(?!\s|" + _CELL_VALUE + r")|"
                            r"(?<=[\w)%])\s+(?=[-–•*]\s+(?!" + _STATUS_WORD + r")[A-Z][a-z])")
 _PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])")
 # the words of 'Key:' labels in reports, in any case: a label is one to four of them, maybe a number or date
@@ -912,6 +916,27 @@ def _keyword(unit, task):
     return first
 
 
+RECEPTORS = ("ER", "PR", "HER2")
+
+
+def _own_row(s, start, ms, me, end, task):
+    """(start, end) of a receptor's clause without the other receptors' rows of a biomarker table flattened to
+    one line, where a space is all that parts one row from the next: after another receptor's name and value it
+    starts at its own words ('ER  Positive (95%) PR  Negative': PR from 'PR'), after its own value it ends at
+    another receptor's name (ER up to 'PR'). 'ER/PR: positive' stays whole (no value between the names), as
+    does a name after a full stop."""
+    others = [m.span() for t in RECEPTORS if t != task for strength, rx in _EVIDENCE_RE[t] if strength == STRONG
+              for m in rx.finditer(s, 0, end) if m.end() <= ms or m.start() >= me]
+    before, after = [b for a, b in others if b <= ms], [a for a, b in others if a >= me]
+    value = before and _VALUE.search(s, max(before), ms)  # the value of the receptor before
+    if value and value.end() > start and not re.search(r"[.,;]\s", s[value.end():ms]):
+        own = [m.start() for _, rx in _EVIDENCE_RE[task] for m in rx.finditer(s, value.end(), me)]
+        start = min(own, default=ms)
+    if after and _VALUE.search(s, me, min(after)):
+        end = min(after)
+    return start, end
+
+
 def clause(unit, task):
     """The raw text around the keyword of `task` in a unit, OCR errors and all: within its sentence, from the
     start of its comma-separated part (at most BEFORE characters) to AFTER characters beyond it, in whole words,
@@ -930,6 +955,8 @@ def clause(unit, task):
     me = ms + m.end() - m.start()
     start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
     end = min(len(s), me + AFTER)
+    if task in RECEPTORS:
+        start, end = _own_row(s, start, ms, me, end, task)
     while 0 < start < ms and not s[start - 1].isspace():   # whole words only
         start += 1
     while me < end < len(s) and not s[end].isspace():

@@ -418,6 +418,27 @@ def test_a_correction_keeps_the_value_it_replaces_out_of_the_hint_line(sep):
     assert "grade: 1" in data.hint_clauses(sep.join(lines[2:]))["grade"][0]  # without the amendment
 
 
+@pytest.mark.parametrize("sep", ["\n", " "])
+def test_a_results_table_gives_each_row_its_own_value(sep):
+    """An EHR results view prints 'Component    Value    Flag': a column gap before a value cell is no sentence
+    end (the hint of ER was the bare 'ER'), and flattened to one line, where only a space parts one row from the
+    next, a receptor's row stops where another receptor's name opens after a value (ER's hint was 'Ref Range ER',
+    PR's 'Abnormal PR')."""
+    rows = ["Component          Value             Flag       Ref Range",
+            "ER                 Negative (<1%)    Abnormal",
+            "PR                 Positive (40%)    Abnormal",
+            "HER2 IHC           3+",
+            "Ki-67              35%"]
+    found = {t: c[0] for t, c in data.hint_clauses(sep.join(rows)).items()}
+    assert "Negative (<1%)" in found["ER"] and "Positive" not in found["ER"], found["ER"]
+    assert "Positive (40%)" in found["PR"] and "Negative" not in found["PR"], found["PR"]
+    assert "3+" in found["HER2"] and "40%" not in found["HER2"], found["HER2"]
+    assert "MRN" not in data.hint_clauses("Estrogen receptor: positive   MRN: 12345678")["ER"][0]  # two fields
+    assert "positive" in data.hint_clauses("ER/PR: positive (90% / 40%)")["PR"][0]  # one value of two names
+    history = "Prior history: 2008 right breast IDC grade 1 pT1c pN0 ER negative, treated with mastectomy."
+    assert "2008" in data.hint_clauses(history)["T"][0]  # a stage keeps the words that date it: no table row
+
+
 @pytest.mark.parametrize("text", [
     "Invasive tumour size: 18 mm\nInvasive grade: score 7 (T3 P2 M2)\nPathological staging: pT1c pN0",
     "INVASIVE CARCINOMA NST, GR 2 (T3 P2 M2), 18MM. PT1C PN0.",  # in capitals: recasing writes "T3 p2 M2"
