@@ -37,6 +37,7 @@ LABEL_SETS = {
     "HER2": ["Positive", "Negative", "Equivocal"],
 }
 TASKS = list(LABEL_SETS)
+RECEPTORS = ("ER", "PR", "HER2")  # the biomarker tasks: a status, printed side by side in one table or sentence
 NOT_STATED = "not stated"  # the extra class of every head: the report does not state this field (a null label)
 SPLITS = ("train", "val", "test")  # the order split functions return them in
 
@@ -96,7 +97,7 @@ def canonicalize(task, raw):
         return raw
     key = _key(raw)
     key = re.sub(r"\s*\([^()]*%[^()]*\)$|\s*\((?:score|allred)[^()]*\)$", "", key)  # "positive (95%)"
-    if task in ("ER", "PR", "HER2", "grade"):
+    if task in RECEPTORS + ("grade",):
         key = re.sub(r"\s*\([^()]*\)$", "", key) or key   # "equivocal (2+)", "grade 2 (score 6)"
     for pattern, label in _CANON[task]:
         m = re.fullmatch(pattern, key)
@@ -916,9 +917,6 @@ def _keyword(unit, task):
     return first
 
 
-RECEPTORS = ("ER", "PR", "HER2")
-
-
 def _own_row(s, start, ms, me, end, task):
     """(start, end) of a receptor's clause without the other receptors' rows of a biomarker table flattened to
     one line, where a space is all that parts one row from the next: after another receptor's name and value it
@@ -928,7 +926,7 @@ def _own_row(s, start, ms, me, end, task):
     others = [m.span() for t in RECEPTORS if t != task for strength, rx in _EVIDENCE_RE[t] if strength == STRONG
               for m in rx.finditer(s, 0, end) if m.end() <= ms or m.start() >= me]
     before, after = [b for a, b in others if b <= ms], [a for a, b in others if a >= me]
-    value = before and _VALUE.search(s, max(before), ms)  # the value of the receptor before
+    value = _VALUE.search(s, max(before), ms) if before else None  # the value of the receptor before
     if value and value.end() > start and not re.search(r"[.,;]\s", s[value.end():ms]):
         own = [m.start() for _, rx in _EVIDENCE_RE[task] for m in rx.finditer(s, value.end(), me)]
         start = min(own, default=ms)
