@@ -352,14 +352,16 @@ def embedded_labels(line, at=0):
     lower-case word into a capitalised one, or that holds a TNM code, begins with the end of the value before it
     ('Site: Upper outer quadrant Histologic Type:', 'Classification: Not applicable pT Category:', 'Not amplified
     ASCO/CAP ISH Group:', '_X_ pN0 Distant Metastasis (pM):'): it starts after the last such word, at an acronym
-    only if the label goes on ('HER2 dual-probe ISH:', 'block A5:' stay whole).
+    only if the label goes on ('HER2 dual-probe ISH:', 'block A5:' stay whole). A status word after a label word
+    ends that label's value too ('(PgR) Status Positive Percentage of Cells ...:' starts at 'Percentage').
     'Estrogen receptor (ER) status:', 'Number of Lymph Nodes with ...:' stay whole."""
     for m in _EMBEDDED_LABEL.finditer(line, at):
         bare = re.sub(r"\([^()]*\)", lambda p: " " * len(p.group()), m.group())  # not the words of an aside
         words = [w for w in re.finditer(r"\S+", bare) if not re.fullmatch(_FUNCTION_WORDS, w.group())]
         def ends_value(j):  # words[j] ends the value before the label, words[j + 1] opens the label
             a, b = words[j].group(), words[j + 1].group()
-            if _TNM_CODE.fullmatch(a):
+            if _TNM_CODE.fullmatch(a) or (j and re.fullmatch(_STATUS_WORD, a) and b[0].isupper()
+                                          and re.fullmatch("(?i:" + _LABEL_WORD + ")", words[j - 1].group())):
                 return True
             opens = re.match(r"[A-Z][a-z]", b) or _TNM_WORD.match(b) or (b[0].isupper() and j + 2 < len(words))
             return a[0].islower() and not _TNM_WORD.match(a) and bool(opens)
@@ -367,15 +369,25 @@ def embedded_labels(line, at=0):
         yield m.start() + (starts[-1] if starts else 0)
 
 
-_PAGE_MARK = re.compile(r"(?<=\s)(?i:p[a@]g[ec]) \d{1,3} (?:of|/) \d{1,3}\b")  # a PDF page footer: "Page 2 of 3"
+_PAGE_MARK = re.compile(r"(?<=\s)(?i:p[a@]g[ec]) [\dlIO]{1,3} (?i:[o0]f|/) [\dlIO]{1,3}(?!\w)")  # "Page 2 of 3"
+
+
+def _task_names(piece):
+    """Where the words that name a task start in a piece ('Progesterone Receptor (PgR) Status Negative'), after a
+    space and not after another such name ('Nottingham grade' is one name): a key whose colon is lost."""
+    spans = [m.span() for t in TASKS for strength, rx in _EVIDENCE_RE[t] if strength >= STRONG
+             for m in rx.finditer(piece)]
+    ends = {b for _, b in spans}
+    return [a for a, _ in spans if piece[a - 1:a] == " " and a - 1 not in ends]
 
 
 def _cap(piece):
-    """Pieces of at most UNIT_MAX characters: cut after table cells (' | '), then after commas, then at a space."""
+    """Pieces of at most UNIT_MAX characters: cut after table cells (' | '), then before the name of a task (not
+    inside 'Progesterone Receptor'), then after commas, then at a space."""
     if len(piece) <= UNIT_MAX:
         return [piece]
-    for sep in (" | ", ", ", " "):
-        cuts = [m.end() for m in re.finditer(re.escape(sep), piece)]
+    for sep in (" | ", None, ", ", " "):
+        cuts = _task_names(piece) if sep is None else [m.end() for m in re.finditer(re.escape(sep), piece)]
         if cuts:
             out, start = [], 0
             for a, b in zip([0] + cuts, cuts + [len(piece)]):
@@ -392,20 +404,44 @@ def _ends_sentence(line, m):
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
 
 
+def _glyphs(word):
+    """A word with the glyphs OCR confuses folded together: 'Paticnt' and 'Patient', '0f' and 'of' are one."""
+    word = word.lower().replace("rn", "m").replace("cl", "d").replace("c", "e")
+    return re.sub(r"[0o]", "0", re.sub(r"[1li|]", "1", word))
+
+
+def _page_furniture(line):
+    """[(start, end)] of a PDF's page furniture in its text on one line: the page footers ('Page 2 of 3') and the
+    running header repeated at the top of each page ('Patient: ... MRN 0033936 Printed 09/16/2021'), the longest
+    run of words (12 characters at least) that opens the line and every page after a footer, OCR confusions
+    aside."""
+    feet = [m.span() for m in _PAGE_MARK.finditer(line)]
+    tops = [0] + [b for _, b in feet if line[b:].strip()]  # where each page's text starts
+    words = [[m for m, _ in zip(re.finditer(r"\S+", line[i:]), range(12))] for i in tops]
+    n = 0
+    while len(tops) > 1 and all(len(w) > n for w in words) and len({_glyphs(w[n].group()) for w in words}) == 1:
+        n += 1
+    if n == 0 or words[0][n - 1].end() < 12:
+        return feet
+    return feet + [(i + w[0].start(), i + w[n - 1].end()) for i, w in zip(tops, words)]
+
+
 def report_lines(text):
     """The report as units: its non-blank lines, a long line cut into clauses (at sentence ends but not at
     '2.1 cm' or 'approx.', at semicolons and column gaps, before embedded 'Key:' labels and 'A.' / 'B)' part
-    labels, around page footers; a label with nothing after it stays with what follows)."""
+    labels; a label with nothing after it stays with what follows). A PDF's page furniture is left out: it
+    falls between a key and its value."""
     units = []
     for line in text.splitlines():
         line = line.strip()
         if len(line) <= LONG_LINE:
             units += [line] if line else []
             continue
+        for a, b in sorted(_page_furniture(line), reverse=True):
+            line = line[:a] + " " + line[b:]
         headers = [m.span() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)]
         starts = list(embedded_labels(line)) + [m.start() for m in _PART_LABEL.finditer(line)]
         cuts = {i for i in starts if not any(a < i < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
-        cuts |= {i for m in _PAGE_MARK.finditer(line) for i in m.span()}
         cuts |= {a for a, _ in headers}
         cuts |= {m.end() for m in _SENTENCE_END.finditer(line) if _ends_sentence(line, m)}
         cuts, label = sorted(cuts | {0, len(line)}), ""
@@ -543,7 +579,7 @@ ADDENDUM_STEP = 0.05      # each later addendum revises the ones before it
 DISTRACTOR_PENALTY = 0.3  # a unit that speaks of the past, another institution, imaging or a clinical stage
 CONCLUSION = 1.1          # a unit that states the final result outranks the measurements it is drawn from
 _CONCLUSION = re.compile(r"(?i:\b(?:final|overall)\s+(?:[\w/-]+\s+){0,2}(?:status|result|grade|category)\b|"
-                         r"\binterpretation\b|\bconclusion\b)")
+                         r"\binterpretation\b|\bconclusion\b|^\W*results?\s*:)")
 _LINE_START = r"^[\s\-*•>#]*(?:\(?[A-Z0-9]{1,2}[.)]\s+)?"
 _SECTION_RE = {s: re.compile(_LINE_START + r"(?:" + p + r")\b(?:\s*#?\s*\d+)?(?:\s*\([^()]{0,40}\))?"
                              r"\s*(?::|\.{3,}|\s[-–]\s|[\s*=#_-]*$|" + _DATE + ")", re.I)
@@ -727,10 +763,11 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
 _EVIDENCE_RE = {t: [(s, re.compile(p)) for s, p in pats] for t, pats in EVIDENCE.items()}
 
 
-# a value after the keyword: a number, a score, a status or a stated absence ("Distant metastasis: not applicable")
-_VALUE = re.compile(r"[0-9+]|\b[IVX]{1,3}\b|" + _words(r"positive|negative|equivocal|borderline|amplified|"
-                                                       r"differentiated|\blow\b|\bhigh\b|intermediate|\bnot\b|\bnone\b|"
-                                                       r"absent|present|identified|involved|free"))
+# a value after the keyword: a number, a score, a status or a stated absence ("Distant metastasis: not applicable");
+# not the digits of an antibody clone ("ER (SP1)", "PgR (1E2)", "HER2 (4B5)")
+_VALUE = re.compile(r"(?<![A-Za-z\d])\d+(?![A-Za-z]\d)|\+|\bG[1-4]\b|\b[IVX]{1,3}\b|" +
+                    _words(r"positive|negative|equivocal|borderline|amplified|differentiated|\blow\b|\bhigh\b|"
+                           r"intermediate|\bnot\b|\bnone\b|absent|present|identified|involved|free"))
 
 
 def evidence_at(unit, task):
@@ -756,11 +793,30 @@ PAST_SECTIONS = ("history", "outside")
 _OTHER_HEADER = re.compile(r"[A-Z][A-Z&/()' -]{2,40}:?")  # a short line in capitals, no digits: a section header
 
 
+def _bare_key(line):
+    """Whether a line names a task and gives no value after the name ('Estrogen Receptor (ER) Status')."""
+    found = [f for t in TASKS if (f := evidence_at(line, t))]
+    return bool(found) and not any(s == CODE or _VALUE.search(line, m.end()) for s, m in found)
+
+
+def _value_below(lines):
+    """The lines with a key whose value is printed on the line below it joined to that line, as the CAP biomarker
+    template prints them ('Estrogen Receptor (ER) Status' over 'Positive (greater than 10% of cells ...)'): the
+    value line opens with a value and names no task."""
+    out = []
+    for line in lines:
+        if out and _bare_key(out[-1]) and re.match(_CELL_VALUE, line) and not any(evidence_at(line, t) for t in TASKS):
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return out
+
+
 @lru_cache(maxsize=256)
 def units(text):
     """(Unit, ...) of a report, in document order (cached: the slice, the hints and the Report block share them)."""
     out, section, n_addenda = [], None, 0
-    for u in report_lines(text):
+    for u in _value_below(report_lines(text)):
         opened = section_of(u)
         if opened:
             section = opened
@@ -771,11 +827,32 @@ def units(text):
         w *= CONCLUSION if _CONCLUSION.search(u) else 1.0
         header = opened and _SECTION_RE[opened].match(u)
         bare = header and re.fullmatch(r"[\s\d/.:-]*", u[header.end():])  # 'ADDENDUM (HER2 FISH) - 01/11/2019'
-        strength = {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
-                    for t in TASKS if (found := evidence_at(u, t))}
         distractor = is_distractor(u)
-        out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if distractor else 1.0), strength,
+        out.append(Unit(u, section, w * (DISTRACTOR_PENALTY if distractor else 1.0), _strength(u, bare),
                         distractor or section in PAST_SECTIONS))
+    return tuple(out)
+
+
+def _strength(u, bare=False):
+    """task -> the strength of its strongest keyword in a unit's text, x WEAK when no value follows it."""
+    return {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
+            for t in TASKS if (found := evidence_at(u, t))}
+
+
+def sentences(us):
+    """The units cut again at their sentence ends, for the hints: each sentence of a line ranks on its own, so the
+    line 'HER2 IHC 2+ (equivocal). FISH: not amplified. Final HER2 status: negative.' gives its final status and
+    its ISH result, not only its first sentence. A sentence keeps its line's section, distractor penalty and past."""
+    out = []
+    for u in us:
+        stops = _sentence_stops(u.text)
+        if len(stops) == 2:
+            out.append(u)
+            continue
+        w = u.weight / (CONCLUSION if _CONCLUSION.search(u.text) else 1.0)
+        for a, b in zip(stops, stops[1:]):
+            if s := u.text[a:b].strip():
+                out.append(Unit(s, u.section, w * (CONCLUSION if _CONCLUSION.search(s) else 1.0), _strength(s), u.past))
     return tuple(out)
 
 
@@ -893,10 +970,15 @@ def _names_other_task(part, task):
     return (not own or own[0] < STRONG) and any(evidence_at(part, t) for t in TASKS if t != task)
 
 
+def _sentence_stops(unit):
+    """[0, the ends of the sentences of a unit (not at ';': a list goes on), len(unit)]."""
+    return [0] + [m.end() for m in _SENTENCE_END.finditer(unit) if unit[m.start() - 1:m.start()] != ";"
+                  and _ends_sentence(unit, m) and 0 < m.end() < len(unit)] + [len(unit)]
+
+
 def _sentence(unit, at):
     """(start, end) of the sentence of a unit that holds position `at`."""
-    stops = [0] + [m.end() for m in _SENTENCE_END.finditer(unit) if unit[m.start() - 1:m.start()] != ";"
-                   and _ends_sentence(unit, m)] + [len(unit)]
+    stops = _sentence_stops(unit)
     return max(i for i in stops if i <= at), min(i for i in stops if i > at)
 
 
@@ -980,7 +1062,7 @@ def hint_clauses(text):
     come first as one, an ISH result before the IHC score it decides ('FISH amplified, HER2 IHC 2+'; a pending
     ISH after it), unless either is one of the past.
     The rules locate and rank evidence; they never decide or rewrite a value."""
-    us = units(text)
+    us = sentences(units(text))
     out = {}
     for task in TASKS:
         found, past = [], set()  # past: the clauses of units that speak of the past

@@ -66,9 +66,10 @@ def main():
         preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch,
                                           dtype, device, desc=kind)
         table = evaluate.table_one(train_mtl.test_records(reports, preds, label_sets), label_sets)
-        f1 = [table["tasks"][t]["model"]["macro_f1"] for t in data.TASKS]
+        f1 = [f"{table['tasks'][t]['model']['macro_f1']:6.3f}" if t in table["tasks"] else "     -"  # none stated
+              for t in data.TASKS]
         avg = lambda key, who: table[key][who]["macro_f1"]
-        print(f"{kind:{width}s} " + " ".join(f"{x:6.3f}" for x in f1) +
+        print(f"{kind:{width}s} " + " ".join(f1) +
               f"  | {avg('average', 'model'):.3f} {avg('average', 'baseline'):.3f}"
               f" | {avg('average_paper', 'model'):.3f} {avg('average_paper', 'baseline'):.3f}", flush=True)
 

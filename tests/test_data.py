@@ -261,15 +261,15 @@ def test_one_line_checklist_keeps_an_abbreviated_label_whole():
 
 def test_one_line_checklist_cuts_every_key_after_a_numbered_value():
     """'Mitotic Rate: Score 1 Overall Grade: Grade 2 Tumor Size: 18 mm' on one line: a value with a number
-    ('Score 1', 'Grade 2') does not start the next label, so each key keeps its own value; a PDF page footer is a
-    unit of its own, not the tail of a stage clause."""
+    ('Score 1', 'Grade 2') does not start the next label, so each key keeps its own value; a PDF page footer is
+    left out, not the tail of a stage clause."""
     text = ("Histologic Grade (Nottingham Histologic Score) Glandular (Acinar)/Tubular Differentiation: Score 3 "
             "Nuclear Pleomorphism: Score 2 Mitotic Rate: Score 1 Overall Grade: Grade 2 Tumor Size: 18 mm "
             "Primary Tumor (pT): pT1c Page 1 of 2 Patient: [REDACTED] MRN 0062419 Regional Lymph Nodes (pN): pN0")
     us = data.report_lines(text)
-    for unit in ("Mitotic Rate: Score 1", "Overall Grade: Grade 2", "Tumor Size: 18 mm", "Page 1 of 2",
-                 "Primary Tumor (pT): pT1c"):
+    for unit in ("Mitotic Rate: Score 1", "Overall Grade: Grade 2", "Tumor Size: 18 mm", "Primary Tumor (pT): pT1c"):
         assert unit in us, (unit, us)
+    assert not any("Page" in u for u in us), us
     assert data.hints(text)["grade"] == "Overall Grade: Grade 2"
 
 
@@ -922,3 +922,81 @@ def test_example_corpus_holds_out_the_seeded_draw_of_its_first_fifteen_styles():
     first = [dataclasses.replace(r, split=None) for r in reports if not r.style.startswith("d_")]
     drawn = [{r.style for r in p} for p in data.split_by_style(first, seed=42)]
     assert named[1:] == drawn[1:] and named[0] == drawn[0] | {"d_synoptic_network"}
+
+
+CAP_BIOMARKERS = """BREAST BIOMARKER REPORTING TEMPLATE
+Estrogen Receptor (ER) Status
+  Low Positive (1-10% of cells demonstrate nuclear positivity)
+  Percentage of Cells with Nuclear Positivity: 5%
+Progesterone Receptor (PgR) Status
+  Negative (less than 1% of cells demonstrate nuclear positivity)
+  Percentage of Cells with Nuclear Positivity: 0%
+HER2 (by immunohistochemistry)
+  Equivocal (Score 2+)
+HER2 (by in situ hybridization)
+  HER2/CEP17 Ratio: 1.4
+  Result: Negative (not amplified) (ISH group 5)
+Primary Antibody: ER (SP1), PgR (1E2), HER2 (4B5)
+"""
+
+
+def test_a_cap_biomarker_template_gives_the_value_printed_below_its_key():
+    """The CAP biomarker template prints a receptor's status on the line below its name: the hint was the bare
+    name ('Estrogen Receptor (ER) Status'), or the antibody line, whose clone ('SP1') read as a value. The ISH
+    'Result:' line names no HER2 but states the result: it comes first, then the IHC score it decides."""
+    found = {t: c[0] for t, c in data.hint_clauses(data.as_read(CAP_BIOMARKERS)).items()}
+    assert found["ER"].startswith("Estrogen Receptor (ER) Status Low Positive"), found["ER"]
+    assert found["PR"].startswith("Progesterone Receptor (PgR) Status Negative"), found["PR"]
+    assert "not amplified" in found["HER2"] and "Equivocal (Score 2+)" in found["HER2"], found["HER2"]
+    assert "SP1" not in found["ER"] and "1E2" not in found["PR"]
+
+
+def test_a_pdf_page_break_between_a_key_and_its_value_is_left_out():
+    """Text of a PDF on one line carries each page's footer and running header, OCR'd differently on each page
+    ('Paticnt', 'Printcd'); they fall between a key and its value ('Progesterone Receptor (PgR) Status' ... 'Page
+    2 of 3 Patient: ... Negative'). They are left out, so the key meets its value again."""
+    head = "Patient: [REDACTED] MRN 0033936 Printed 09/16/2021"
+    text = (f"{head} Estrogen Receptor (ER) Status Positive (greater than 10% of cells demonstrate nuclear "
+            f"positivity) Average Intensity of Staining: Strong Progesterone Receptor (PgR) Status Page 2 of 3 "
+            f"Paticnt: [REDACTED] MRN 0033936 Printcd 09/16/2021 Negative (less than 1% of cells demonstrate nuclear "
+            f"positivity) HER2 (by immunohistochemistry) Negative (Score 1+) Pagc 3 0f 3")
+    us = data.report_lines(text)
+    assert not any(w in u for u in us for w in ("Page", "Pagc", "MRN", "Printed", "Printcd")), us
+    found = {t: c[0] for t, c in data.hint_clauses(text).items()}
+    assert "Progesterone Receptor (PgR) Status Negative (less than 1%" in found["PR"], found
+    assert found["ER"].startswith("Estrogen Receptor (ER) Status Positive"), found
+
+
+def test_a_status_after_a_key_without_colon_ends_before_the_next_key():
+    """'Progesterone Receptor (PgR) Status Positive Percentage of Cells with Nuclear Positivity: 41-50%' on one
+    line: the status word ends the value of the key before it, so the next label starts at 'Percentage', not at
+    'Status' (which cut the receptor's name from its value). 'Number of Positive Lymph Nodes:' stays one label."""
+    line = ("Average Intensity of Staining: Strong Progesterone Receptor (PgR) Status Positive Percentage of Cells "
+            "with Nuclear Positivity: 41-50% Number of Positive Lymph Nodes: 0 Total Number of Lymph Nodes: 3 and "
+            "some more words to make it long")
+    us = data.report_lines(line)
+    assert any(u.endswith("Progesterone Receptor (PgR) Status Positive") for u in us), us
+    assert "Number of Positive Lymph Nodes: 0" in us, us
+
+
+def test_a_long_clause_is_cut_before_a_task_name_not_inside_it():
+    """A clause over UNIT_MAX characters is cut before the name of a task ('Progesterone Receptor ...'), not at
+    whatever space the limit falls on ('Progesterone | Receptor (PgR) Status'), and never between the words of
+    one name ('Nottingham | grade 2')."""
+    line = ("Internal control cells present and stain as expected in all of the sections examined today at this "
+            "laboratory and the external controls are appropriate for every one of the stains that were performed "
+            "Progesterone Receptor (PgR) Status Negative (less than 1%) HER2 (by immunohistochemistry) Equivocal "
+            "(Score 2+) invasive ductal carcinoma Nottingham grade 2 of 3 (tubules 3, nuclei 2, mitoses 1), 2.4 cm")
+    us = data.report_lines(line)
+    assert all(len(u) <= data.UNIT_MAX for u in us)
+    assert any(u.startswith("Progesterone Receptor (PgR) Status Negative") for u in us), us
+    assert not any(u.endswith("Nottingham") for u in us), us
+
+
+def test_each_sentence_of_a_short_line_ranks_on_its_own():
+    """A line short enough to stay one unit may hold several sentences of one task: 'HER2 IHC 2+ (equivocal).
+    FISH: not amplified (ratio 1.5). Final HER2 status: negative.' Its hint was its first sentence only, the
+    equivocal score; each sentence now ranks on its own, so the final status comes first."""
+    text = "HER2 IHC 2+ (equivocal). FISH: not amplified (ratio 1.5). Final HER2 status: negative."
+    assert len(data.units(text)) == 1
+    assert data.hint_clauses(text)["HER2"][0] == "Final HER2 status: negative"
