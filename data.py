@@ -386,8 +386,8 @@ def _cap(piece):
     inside 'Progesterone Receptor'), then after commas, then at a space."""
     if len(piece) <= UNIT_MAX:
         return [piece]
-    for sep in (" | ", None, ", ", " "):
-        cuts = _task_names(piece) if sep is None else [m.end() for m in re.finditer(re.escape(sep), piece)]
+    after = lambda sep: [m.end() for m in re.finditer(re.escape(sep), piece)]
+    for cuts in (after(" | "), _task_names(piece), after(", "), after(" ")):
         if cuts:
             out, start = [], 0
             for a, b in zip([0] + cuts, cuts + [len(piece)]):
@@ -793,10 +793,15 @@ PAST_SECTIONS = ("history", "outside")
 _OTHER_HEADER = re.compile(r"[A-Z][A-Z&/()' -]{2,40}:?")  # a short line in capitals, no digits: a section header
 
 
+def _valued(u, found):
+    """Whether the keyword `found` (strength, match) of a unit is a TNM code or has a value after it."""
+    return found[0] == CODE or bool(_VALUE.search(u, found[1].end()))
+
+
 def _bare_key(line):
     """Whether a line names a task and gives no value after the name ('Estrogen Receptor (ER) Status')."""
     found = [f for t in TASKS if (f := evidence_at(line, t))]
-    return bool(found) and not any(s == CODE or _VALUE.search(line, m.end()) for s, m in found)
+    return bool(found) and not any(_valued(line, f) for f in found)
 
 
 def _value_below(lines):
@@ -835,8 +840,7 @@ def units(text):
 
 def _strength(u, bare=False):
     """task -> the strength of its strongest keyword in a unit's text, x WEAK when no value follows it."""
-    return {t: found[0] * (WEAK if bare or not (found[0] == CODE or _VALUE.search(u, found[1].end())) else 1)
-            for t in TASKS if (found := evidence_at(u, t))}
+    return {t: found[0] * (WEAK if bare or not _valued(u, found) else 1) for t in TASKS if (found := evidence_at(u, t))}
 
 
 def sentences(us):
@@ -849,7 +853,7 @@ def sentences(us):
         if len(stops) == 2:
             out.append(u)
             continue
-        w = u.weight / (CONCLUSION if _CONCLUSION.search(u.text) else 1.0)
+        w = u.weight / (CONCLUSION if _CONCLUSION.search(u.text) else 1.0)  # the line's weight, less its conclusion
         for a, b in zip(stops, stops[1:]):
             if s := u.text[a:b].strip():
                 out.append(Unit(s, u.section, w * (CONCLUSION if _CONCLUSION.search(s) else 1.0), _strength(s), u.past))
