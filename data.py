@@ -645,13 +645,15 @@ LEXICON = ("estrogen oestrogen progesterone receptor receptors hormone positive 
            "metastatic metastasis metastases micrometastasis micrometastases isolated lymph node nodes sentinel "
            "distant regional category stage grade nuclear pleomorphism mitoses mitotic tubule tubules tubular "
            "differentiated moderately poorly well score ratio allred staining intensity nottingham histologic "
-           "pathologic tumor tumour size primary applicable identified detected present absent").split()
+           "pathologic tumor tumour size primary applicable identified detected present absent ihc ish fish "
+           "cish").split()
 _LEXICON_RE = re.compile(r"(?<![\w|])(?:" + "|".join(_ocr_tolerant(w) for w in LEXICON) + r")(?![\w|])", re.I)
 _LEXICON_WORD = [(w, re.compile(_ocr_tolerant(w), re.I)) for w in LEXICON]
 _TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])?)+")  # pt1c, ypt0n1a: not words
-_NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3l %, l.2 cm, l+, l/3
-    (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d/)[Oo](?![\w])"), "0"),
-    (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d/)[lI|](?![\w])"), "1"),
+_NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3.O, 3l %, l.2 cm, l+, l/3, 5.l
+    (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d[/.])[Oo](?![\w])"), "0"),
+    (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d[/.])[lI|](?![\w])"),
+     "1"),
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
@@ -1579,7 +1581,8 @@ ABSENT = {
     "M": ["Distant metastasis (pM): not applicable", "pM: cannot be determined from the submitted specimen",
           "Distant metastasis: not assessed"],
     "grade": ["Nottingham grade: not assessable", "Histologic grade: cannot be determined (limited sampling)",
-              "Grade: not applicable", "Histologic grade: deferred to the excision specimen"],
+              "Grade: not applicable", "Histologic grade: deferred to the excision specimen",
+              "Histologic grade: not assigned (treatment effect)", "Grade: not graded after neoadjuvant therapy"],
     "ER": ["Estrogen receptor: pending", "ER: not performed on this specimen",
            "Estrogen receptor (ER): results to follow in an addendum", "ER: ____"],
     "PR": ["Progesterone receptor: pending", "PR: not performed on this specimen",

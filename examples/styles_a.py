@@ -621,10 +621,12 @@ def dictated_receptors(c, rng, r, yr):
             r.say("HER2", her)
         her += " by IHC" + (f" ({ihc_criteria(c['ihc'], rng)})" if rng.random() < 0.3 else "")
         her += (", with FISH pending" if c["ihc"] == "2+" and c["ish"] is None else "")
-    if c["ish"] is not None:
-        w = "amplified" if c["ish"] == "amplified" else rng.choice(["not amplified", "negative for amplification"])
+    if c["ish"] is not None:  # said with its ratio, or only as the word the pathologist reads out
+        w = "amplified" if c["ish"] == "amplified" else rng.choice(["not amplified", "negative for amplification",
+                                                                   "non-amplified", "no amplification"])
         f = r.say("HER2", f"FISH {w}") if c["ihc"] in (None, "2+") else f"FISH {w}"
-        her = (her + ", " if her else "HER2 ") + f"{f} (HER2/CEP17 ratio {c['ratio']})"
+        ratio = f" (HER2/CEP17 ratio {c['ratio']})" if rng.random() < 0.5 else ""
+        her = (her + ", " if her else "HER2 ") + f + ratio
         r.tags.add("her2_ish")
     body = ", ".join(parts + ([her] if her else []))
     body = body[0].upper() + body[1:]
@@ -829,10 +831,12 @@ def her2_fish_lines(c, rng, r):
     r.tags.add("her2_ish")
     if d["group"] in (2, 3, 4):
         r.tags.add("ish_group_2_4")
+    if not d["amp"]:
+        res = rng.choice([res, res, "NON-AMPLIFIED", "NEGATIVE FOR AMPLIFICATION"])
+    status = f" (HER2 {'POSITIVE' if d['amp'] else 'NEGATIVE'})" if rng.random() < 0.5 else ""
     return [f"  HER2 dual-probe FISH: average HER2 copy number {d['copies']} signals/cell; CEP17 {d['cep17']} "
             f"signals/cell; HER2/CEP17 ratio {d['ratio']} (ASCO/CAP group {d['group']}).",
-            f"  Interpretation: {r.say('HER2', f'HER2 gene {res}', replace=True)}"
-            f" (HER2 {'POSITIVE' if d['amp'] else 'NEGATIVE'})."]
+            f"  Interpretation: {r.say('HER2', f'HER2 gene {res}', replace=True)}{status}."]
 
 
 def core_biomarkers(c, rng, r, block):

@@ -872,8 +872,8 @@ def lis_her2(c, rng, tags):
     ihc, ish = c["ihc"], c["ish"]
     if ihc is None and ish is None:
         return rng.choice(["HER2 NOT DONE", "HER2 ON CNB - SEE PRIOR"]), None, None
-    amp = "AMP" if ish == "amplified" else "NOT AMP"
-    fish = f"FISH {amp} (RATIO {c['ratio']}, CN {c['copies']})"
+    amp = "AMP" if ish == "amplified" else rng.choice(["NOT AMP", "NOT AMP", "NON-AMP", "NEG"])
+    fish = f"FISH {amp}" + (f" (RATIO {c['ratio']}, CN {c['copies']})" if rng.random() < 0.6 else "")
     if ihc is None:
         tags.append("ish")
         return f"HER2 {fish}", f"HER2 {fish.split(' (')[0]}", None

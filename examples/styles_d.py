@@ -274,10 +274,12 @@ def her2_lines(c, rng, r):
             L.append("HER2 (by in situ hybridization): Pending (reflex testing requested)")
         return L + low, []
     d = ish_detail(c, rng)
-    result = "Positive (amplified)" if ish == "amplified" else "Negative (not amplified)"
-    ish_lines = ["HER2 (by in situ hybridization): " + r.say("HER2", result),
-                 f"  ISH Group: Group {d['group']}", f"  HER2/CEP17 Ratio: {d['ratio']}",
-                 f"  Average HER2 Copy Number: {d['copies']} signals/cell"]
+    result = rng.choice(["Positive (amplified)", "Amplified"] if ish == "amplified" else
+                        ["Negative (not amplified)", "Not amplified", "Non-amplified"])
+    ish_lines = ["HER2 (by in situ hybridization): " + r.say("HER2", result)]
+    if rng.random() < 0.7:  # else the counts stay in the reference laboratory's report
+        ish_lines += [f"  ISH Group: Group {d['group']}", f"  HER2/CEP17 Ratio: {d['ratio']}",
+                      f"  Average HER2 Copy Number: {d['copies']} signals/cell"]
     r.tags.update(["her2_ish", "ish"])
     if ihc == "2+" and rng.random() < 0.4:
         L.append("HER2 (by in situ hybridization): Pending - see addendum")

@@ -843,6 +843,8 @@ def test_recased_capitals_keep_the_evidence():
     ("rnetastatic carcinorna in 1ymph nodes", "metastatic carcinoma in lymph nodes"),
     ("nudear grade; Estr0gen receptor: Positivc", "nuclear grade; Estrogen receptor: Positive"),
     ("PROGESTERONE RECEPTOR: NEGAT1VE", "PROGESTERONE RECEPTOR: NEGATIVE"),
+    ("lSH not amplified (ratio 3.O, 5.l copies/cell)", "ISH not amplified (ratio 3.0, 5.1 copies/cell)"),
+    ("Reflex HER2 FlSH; HER2 (lHC): 2+", "Reflex HER2 FISH; HER2 (IHC): 2+"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -853,6 +855,13 @@ def test_ocr_repair_leaves_real_codes_alone():
     text = ("pt1c pn0 ypT0 N0 M0; pTis; T2N1; HbA1c 6.8, a1c; 1x1 cm; CEP17; SP19-4112; Ki-67 10 %; Grade I of III; "
             "HER2 3+; old man; the patient is ill; O'Brien; 20 mm; 1/3 nodes; Grade: I; Grade: | 2 |")
     assert data.repair_ocr(text) == text
+
+
+def test_ocr_confused_ish_result_stays_in_the_her2_hint():
+    """'HER2: equivocal (score 2+); lSH not amplified': the OCR'd ISH result after the semicolon names HER2 once
+    put back, so the hint keeps the result that decides the label, not only the equivocal score."""
+    hint = data.hints(data.as_read("HER2: equivocal (score 2+); lSH not amplified (ratio l.2)\n"))["HER2"]
+    assert "ISH not amplified (ratio 1.2)" in hint
 
 
 def test_ocr_repair_gives_back_the_evidence():
