@@ -4,8 +4,9 @@ a_cap_checklist: a US laboratory information system printing the CAP electronic 
     invasive carcinoma / DCIS resections, with empty and "Not applicable" fields, followed by the separate CAP
     Breast Biomarker Reporting Template (ER/PgR percentages and intensity, HER2 IHC score, ISH group 1-5).
 a_dictated_narrative: a community hospital's dictated and transcribed report: prose diagnosis, stage said inline
-    ("AJCC 8th edition pathologic staging is pT1c pN0(sn)" or just "T1c N0"), grade as a Nottingham grade or
-    score, receptors in a COMMENT sentence (often percentages only), speech-recognition artifacts.
+    ("AJCC 8th edition pathologic staging is pT1c pN0(sn)" or just "T1c N0"), grade as a Nottingham grade, a
+    score, a differentiation or a three-tier word ("intermediate grade"), receptors in a COMMENT sentence (often
+    percentages only), speech-recognition artifacts.
 a_core_biopsy: a breast-imaging centre's ultrasound-guided needle core biopsy report: BI-RADS history with a
     clinical stage, provisional grade, no pT/pN; biomarkers resulted, pending, or pending then an ADDENDUM.
 a_neoadjuvant: a post-neoadjuvant resection as reported by US academic centres (MD Anderson RCB, ypTNM,
@@ -101,6 +102,7 @@ def other_grade(grade, rng):
 
 
 DIFF = {"G1": "well differentiated", "G2": "moderately differentiated", "G3": "poorly differentiated"}
+TIER = {"G1": "low", "G2": "intermediate", "G3": "high"}  # the three-tier words many US reports grade in
 ROMAN = {"G1": "I", "G2": "II", "G3": "III", 1: "I", 2: "II", 3: "III"}
 
 
@@ -570,7 +572,12 @@ def dictated_grade(c, rng, r):
     """Grade said the way pathologists dictate it: grade + score, score only, components, or differentiation."""
     g = c["grade"]
     s, total = nottingham(g, rng)
-    form = rng.choice(["grade_score", "score_only", "score_only", "components", "diff", "roman"])
+    form = rng.choice(["grade_score", "score_only", "score_only", "components", "diff", "roman", "tier"])
+    if form == "tier":
+        r.tags.add("three_tier_grade")
+        return r.say("grade", rng.choice([f"{TIER[g]} grade", f"{TIER[g]}-grade", f"of {TIER[g]} histologic grade",
+                                          f"{TIER[g]} grade (Nottingham grade {g[1]})",
+                                          f"Nottingham grade {g[1]} ({TIER[g]})"]))
     if form == "grade_score":
         return r.say("grade", f"Nottingham grade {g[1]} (score {total}/9)")
     if form == "score_only":
@@ -778,8 +785,12 @@ def core_grade(c, rng, r, upper):
         return "Histologic grade: deferred to the excision specimen (limited sampling)."
     s, total = nottingham(c["grade"], rng)
     g = c["grade"][1]
-    form = rng.choice(["prov", "prov", "diff", "score", "frac"])
-    if form == "prov":
+    form = rng.choice(["prov", "prov", "diff", "score", "frac", "tier"])
+    if form == "tier":
+        r.tags.add("three_tier_grade")
+        p = f"Histologic grade: {TIER[c['grade']]}"
+        txt = p + rng.choice(["", f" (Nottingham {g})"]) + ", provisional on the core."
+    elif form == "prov":
         p = f"Nottingham grade {g} (provisional)"
         txt = f"{p}; tubules {s[0]}, nuclei {s[1]}, mitoses {s[2]}."
     elif form == "diff":

@@ -452,9 +452,9 @@ def eu_grade(c, rng, ev, tags):
     if g is None:
         return ("; grading not meaningful after chemotherapy" if c["neoadjuvant"] else ""), (
             "GX" if rng.random() < 0.5 else "")
-    mode = rng.choice(["diff_g", "diff", "tnm_only", "elston"])
+    mode = rng.choice(["diff_g", "diff", "tnm_only", "elston", "tier"])
     tags.append({"diff_g": "differentiation_grade", "diff": "differentiation_grade", "tnm_only": "grade_in_tnm_only",
-                 "elston": "nottingham_components"}[mode])
+                 "elston": "nottingham_components", "tier": "three_tier_grade"}[mode])
     if mode == "tnm_only":
         add(ev, "grade", g)
         return "", g
@@ -462,6 +462,9 @@ def eu_grade(c, rng, ev, tags):
         t, p, m = nottingham(g, rng)
         add(ev, "grade", f"grade {ROMAN[g]} according to Elston and Ellis")
         phrase = f", grade {ROMAN[g]} according to Elston and Ellis ({t}+{p}+{m} = {t + p + m} points)"
+    elif mode == "tier":
+        phrase = f", {NG_WORD[int(g[1])]} grade" + rng.choice(["", f" ({g})"])
+        add(ev, "grade", phrase[2:])
     else:
         phrase = f", {DIFF[g]}" + (f" ({g})" if mode == "diff_g" else "")
         add(ev, "grade", phrase[2:])
@@ -894,12 +897,13 @@ def lis_grade(c, rng, ev, tags):
     if g is None:
         return "GR NOT ASSESSED"
     t, p, m = nottingham(g, rng)
-    form = rng.choice(["gr_comp", "gr", "nott", "sbr", "score"])
+    form = rng.choice(["gr_comp", "gr", "nott", "sbr", "score", "tier"])
     s = {"gr_comp": f"GR {g[1]} (T{t} P{p} M{m})", "gr": f"GR {g[1]}", "nott": f"NOTT GR {ROMAN[g]}",
-         "sbr": f"SBR {t + p + m}/9", "score": f"NOTT SCORE {t}+{p}+{m}={t + p + m}"}[form]
+         "sbr": f"SBR {t + p + m}/9", "score": f"NOTT SCORE {t}+{p}+{m}={t + p + m}",
+         "tier": {"G1": "LOW GR", "G2": "INT GR", "G3": "HIGH GR"}[g]}[form]
     add(ev, "grade", s.split(" (")[0])
     tags += {"sbr": ["score_only_grade"], "score": ["nottingham_components", "components_without_grade"],
-             "gr_comp": ["nottingham_components"]}.get(form, [])
+             "gr_comp": ["nottingham_components"], "tier": ["three_tier_grade"]}.get(form, [])
     return s
 
 

@@ -706,6 +706,7 @@ def test_committed_examples_are_valid_and_long_tailed():
     tags = Counter(h for r in raw for h in r["tags"])
     for h in ("cap_synoptic", "empty_fields", "dictated", "upper_case", "one_line", "ocr_evidence", "history_stage",
               "prior_cancer", "outside_review", "ypTNM", "score_only_grade", "differentiation_grade",
+              "three_tier_grade",
               "pct_only_receptors", "allred", "her2_ish", "pending_receptors", "receptors_from_core",
               "multi_specimen", "biomarker_table", "negation", "history_metastasis", "addendum"):
         assert tags[h] >= 10, (h, tags[h])
