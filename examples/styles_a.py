@@ -569,7 +569,8 @@ def a_cap_checklist(c, rng):
 # 2. dictated narrative, community hospital
 
 def dictated_grade(c, rng, r):
-    """Grade said the way pathologists dictate it: grade + score, score only, components, or differentiation."""
+    """Grade said the way pathologists dictate it: grade + score, score only, components, differentiation, or a
+    three-tier word ("intermediate grade")."""
     g = c["grade"]
     s, total = nottingham(g, rng)
     form = rng.choice(["grade_score", "score_only", "score_only", "components", "diff", "roman", "tier"])
@@ -779,7 +780,8 @@ def a_dictated_narrative(c, rng):
 # 3. ultrasound-guided needle core biopsy
 
 def core_grade(c, rng, r, upper):
-    """Provisional grade on a core: grade, score, differentiation, or deferred to the excision (None)."""
+    """Provisional grade on a core: grade, score, differentiation, a three-tier word, or deferred to the excision
+    (None)."""
     if not c["grade"] or rng.random() < 0.15:
         r.drop("grade")
         return "Histologic grade: deferred to the excision specimen (limited sampling)."

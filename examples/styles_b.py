@@ -447,7 +447,8 @@ def eu_her2(c, rng, ev, tags):
 
 
 def eu_grade(c, rng, ev, tags):
-    """Grade in the diagnosis ('moderately differentiated (G2)', words only, Elston-Ellis) and whether TNM has G."""
+    """Grade in the diagnosis ('moderately differentiated (G2)', words only, Elston-Ellis, 'high grade') and whether
+    TNM has G."""
     g = c["grade"]
     if g is None:
         return ("; grading not meaningful after chemotherapy" if c["neoadjuvant"] else ""), (
