@@ -1010,3 +1010,23 @@ def test_each_sentence_of_a_short_line_ranks_on_its_own():
     text = "HER2 IHC 2+ (equivocal). FISH: not amplified (ratio 1.5). Final HER2 status: negative."
     assert len(data.units(text)) == 1
     assert data.hint_clauses(text)["HER2"][0] == "Final HER2 status: negative"
+
+
+# ---------------------------------------------------------------- the phrasing probes (bench/phrasings.py)
+
+def test_phrasing_probes_are_canonical_and_unlike_the_corpus(tmp_path):
+    """examples/phrasings.jsonl parses with canonical labels, none of its texts is in the generated corpus, and a
+    bad probe line stops with its file, line and field."""
+    spec = importlib.util.spec_from_file_location("phrasings", ROOT / "bench" / "phrasings.py")
+    phrasings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(phrasings)
+    probes = phrasings.read_phrasings(phrasings.DEFAULT)
+    assert len(probes) >= 60 and {q["task"] for q in probes} == {"grade", "HER2"}
+    assert all(q["label"] is None or q["label"] in data.LABEL_SETS[q["task"]] for q in probes)
+    corpus = " ".join(json.loads(line)["text"] for line in open(ROOT / "examples" / "reports.jsonl"))
+    assert not [q["text"] for q in probes if q["text"] in corpus]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"set": "x", "task": "HER2", "label": "Negative", "text": "HER2 0."}) + "\n"
+                   + json.dumps({"set": "x", "task": "HER2", "label": "amplified-ish", "text": "HER2 FISH."}) + "\n")
+    with pytest.raises(SystemExit, match=r"bad\.jsonl:2: label: unknown HER2 label 'amplified-ish'"):
+        phrasings.read_phrasings(bad)
