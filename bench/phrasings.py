@@ -18,12 +18,13 @@ from collections import defaultdict
 
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import train_mtl  # noqa: E402
 from llama import load_tokenizer  # noqa: E402
 
-DEFAULT = pathlib.Path(__file__).resolve().parent.parent / "examples" / "phrasings.jsonl"
+DEFAULT = ROOT / "examples" / "phrasings.jsonl"
 
 
 def read_phrasings(path):
