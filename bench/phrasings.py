@@ -6,9 +6,10 @@ writes, not only the ones the example generator writes?
 
 One probe per line: {"set": "her2-2", "task": "HER2", "label": "Negative", "text": "... HER2 IHC 2+; reflex dual ISH
 negative ..."}; label null = the text does not state the task. The sets of examples/phrasings.jsonl were written
-before the training runs they judged (BENCHMARKS.md), in words the generator did not use; the probes are one to
-three sentences, shorter than any training report. Prints, per set, how many probes the run and the naive baseline
-read right; then each probe the run misreads (or all, --show all) with its probabilities.
+before the training runs they judged (BENCHMARKS.md), in words that neither the generator nor the not-stated lines
+of training (data.ABSENT) use; the probes are one to three sentences, shorter than any training report. Prints, per
+set, how many probes the run and the naive baseline read right; then each probe the run misreads (or all, --show
+all) with its probabilities.
 """
 import argparse
 import json

@@ -1015,16 +1015,19 @@ def test_each_sentence_of_a_short_line_ranks_on_its_own():
 # ---------------------------------------------------------------- the phrasing probes (bench/phrasings.py)
 
 def test_phrasing_probes_are_canonical_and_unlike_the_corpus(tmp_path):
-    """examples/phrasings.jsonl parses with canonical labels, none of its texts is in the generated corpus, and a
-    bad probe line stops with its file, line and field."""
+    """examples/phrasings.jsonl parses with canonical labels, none of its texts is in the generated corpus or holds
+    a not-stated statement that training writes (data.ABSENT), and a bad probe line stops with its file, line and
+    field."""
     spec = importlib.util.spec_from_file_location("phrasings", ROOT / "bench" / "phrasings.py")
     phrasings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(phrasings)
     probes = phrasings.read_phrasings(phrasings.DEFAULT)
-    assert len(probes) >= 60 and {q["task"] for q in probes} == {"grade", "HER2"}
+    assert len(probes) >= 90 and {q["task"] for q in probes} == set(data.TASKS)
     assert all(q["label"] is None or q["label"] in data.LABEL_SETS[q["task"]] for q in probes)
     corpus = " ".join(json.loads(line)["text"] for line in open(ROOT / "examples" / "reports.jsonl"))
     assert not [q["text"] for q in probes if q["text"] in corpus]
+    assert not [(q["text"], s) for q in probes for lines in data.ABSENT.values() for s in lines
+                if s.lower() in q["text"].lower()]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"set": "x", "task": "HER2", "label": "Negative", "text": "HER2 0."}) + "\n"
                    + json.dumps({"set": "x", "task": "HER2", "label": "amplified-ish", "text": "HER2 FISH."}) + "\n")
