@@ -495,10 +495,12 @@ _EMBEDDED_SECTION = re.compile(r"(?<=\s)(?:(?i:" + "|".join(SECTIONS.values()) +
 
 def _opens_section(line, m):
     """Whether an _EMBEDDED_SECTION match opens a section: in capitals, and not the end of a longer key in
-    capitals ('ESTROGEN RECEPTOR:', 'PROGESTERONE RECEPTOR......')."""
+    capitals ('ESTROGEN RECEPTOR:', 'PROGESTERONE RECEPTOR......') or of a key that names its method ('HER2 by
+    IHC:')."""
     before = line[:m.start()].split()
     prev = before[-1].strip("(),.;") if before else ""
-    return m.group().isupper() and not (prev.isupper() and re.fullmatch("(?i:" + _LABEL_WORD + ")", prev))
+    return m.group().isupper() and not (prev.isupper() and re.fullmatch("(?i:" + _LABEL_WORD + ")", prev)) \
+        and not re.fullmatch("(?i:" + _FUNCTION_WORDS + ")", prev)
 
 
 
@@ -657,6 +659,9 @@ _NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3.O
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
+_H_OCR = re.compile(r"(?<![\w-])[lI1|]-[lI1|](?=ER ?-?[2Z](?![0-9A-Za-z]))")  # 'l-IER2': the H of HER2 read as l-I
+_C_OCR = re.compile(r"(?<![A-Za-z0-9])e(?=M[01Oo](?![0-9a-z]))")  # 'eM0': the c of cM0 read as e
+_BROKEN_WORD = re.compile(r"(?<![\w-])([A-Za-z]{2,})- ([a-z]{2,})(?![\w-])")  # 'Estro- gen': cut at a column's edge
 # ll/III, grade Il, grade: Il (after a colon not '|', which may be a table rule: 'Grade: | 2 |')
 _ROMAN_OCR = re.compile(r"(?<![\w])[lI|]{1,3}(?=/(?:III|[lI|]{3})(?![\w]))|(?<=/)[lI|]{3}(?![\w])|"
                         r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])|(?<=(?i:grade): )[lI]{1,3}(?![\w|])")
@@ -697,7 +702,11 @@ def _letters_for_digits(m):
 
 def repair_ocr(text):
     """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
-    9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic. Text without such confusions comes back as it is."""
+    eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic; and a keyword
+    hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such confusions comes back as
+    it is."""
+    text = _BROKEN_WORD.sub(lambda m: m[1] + m[2] if _LEXICON_RE.fullmatch(m[1] + m[2]) else m.group(), text)
+    text = _C_OCR.sub("c", _H_OCR.sub("H", text))
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
@@ -748,11 +757,11 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
                                          r"metastatic disease|(?:osseous|bone|liver|hepatic|lung|pulmonary|brain|"
                                          r"visceral) metastas|\bmets?\.? (?:dz|disease|to (?:liver|bone|lung))|"
                                          r"metasta\w*(?: carcinoma)? to (?:the )?"
-                                         r"(?:bones?|liver|lungs?|brain|spine|vertebra)")
+                                         r"(?:[a-z]\d{1,2} )?(?:bones?|liver|lungs?|brain|spine|vertebra)")
                            + _FIELD.format(L="M"))],
     "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
                _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"
-                      r"(?:well|moderately|poorly)[- ]differentiated")
+                      r"(?:well|moderately|poorly)[- ]differentiated|\bnott\b|\b(?:low|int(?:ermediate)?|high)[- ]gr\b")
                + r"|\bSBR\b|\bG[1-3]\b|\bGR\.? ?(?:I{1,3}|[1-3])\b"),
               (WEAK, _words(r"nuclear grade|tubul(?:es|e formation)|(?:tubular|glandular) (?:formation|"
                             r"differentiation)|pleomorphism|mitos[ie]s|mitotic (?:count|rate|score)|differentiated"))],
@@ -773,9 +782,14 @@ _VALUE = re.compile(r"(?<![A-Za-z\d])\d+(?![A-Za-z]\d)|\+|\bG[1-4]\b|\b[IVX]{1,3
 
 
 def evidence_at(unit, task):
-    """(strength, match) of the strongest keyword of `task` in a unit's text (the first of equals), or None."""
+    """(strength, match) of the strongest keyword of `task` in a unit's text (the first of equals), or None. A
+    receptor's weak keyword does not count where only another receptor is named: 'Oestrogen receptor Allred score
+    8/8' is ER's score, not PR's."""
     for strength, rx in _EVIDENCE_RE[task]:
         m = rx.search(unit)
+        if m and strength == WEAK and task in RECEPTORS and any(
+                _EVIDENCE_RE[t][0][1].search(unit) for t in RECEPTORS if t != task):
+            return None
         if m:
             return strength, m
     return None
@@ -1097,6 +1111,23 @@ def hint_clauses(text):
 def hints(text):
     """{task: raw evidence}: the hint_clauses of each task joined by ' | '."""
     return {t: " | ".join(c) for t, c in hint_clauses(text).items()}
+
+
+# a field is stated in words that name it: a receptor's status under its name, a grade as a grade, a node count by
+# its nodes. Not T: a size alone ("invasive ductal carcinoma, 2.5 cm") states the pathologic T. HER2 is stated with
+# a value after its name as well (a score, a status, a ratio): "HER2 (ERBB2) status: ____" does not state it. (Not
+# so for ER, PR and grade: two-column text prints their values away from their names.)
+NEEDS_MENTION = ("N", "M", "grade", "ER", "PR", "HER2")
+NEEDS_VALUE = ("HER2",)
+
+
+def unevidenced(text):
+    """The tasks of NEEDS_MENTION a text gives the hint rules no evidence of: no word of the task, or (NEEDS_VALUE)
+    no value after its name. A head's answer for them can only be read off the neighbours ('ER 95%' -> PR
+    positive), so the evidence gate answers them not stated."""
+    found = hint_clauses(text)
+    return [t for t in NEEDS_MENTION if t not in found
+            or (t in NEEDS_VALUE and not any((f := evidence_at(c, t)) and _valued(c, f) for c in found[t]))]
 
 
 # ----------------------------------------------------------------------------------------------------------

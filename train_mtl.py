@@ -483,14 +483,25 @@ def predict_logits(model, encoded, pad_id, batch, dtype, device, desc=None):
     return {task: lg.float().cpu() for task, lg in model.heads((z - model.z_mean) / model.z_std).items()}
 
 
-def predict_records(models, encoded, pad_id, batch, dtype, device, desc=None):
+def unevidenced_all(reports, drop_hints=()):
+    """Per report, the tasks the evidence gate answers not stated (data.unevidenced); none of drop_hints, whose
+    row asks what the model reads without the rules."""
+    return [[t for t in data.unevidenced(data.as_read(r.text, r.site)) if t not in drop_hints] for r in reports]
+
+
+def predict_records(models, encoded, pad_id, batch, dtype, device, desc=None, unevidenced=None):
     """[{task: {"label", "probs"}}] per encoded report; each task from the model that has its head (one
-    multi-task model, or one model per task for --single-task)."""
+    multi-task model, or one model per task for --single-task). unevidenced (unevidenced_all): the evidence gate,
+    the label of those tasks null whatever the head says; "probs" stay the head's."""
     preds = [dict() for _ in encoded]
     for model in models:
         logits = predict_logits(model, encoded, pad_id, batch, dtype, device, desc)
         for rec, p in zip(preds, model.heads.predict(logits)):
             rec.update(p)
+    for rec, tasks in zip(preds, unevidenced or []):
+        for t in tasks:
+            if t in rec:
+                rec[t]["label"] = None
     return preds
 
 
@@ -774,7 +785,7 @@ def test_records(test, model_preds, label_sets):
 def score_reports(models, reports, cfg, tok, dtype, device, batch, drop_hints=(), desc=None):
     """Labelled reports -> test_records (gold, model, baseline per report); drop_hints as in encode."""
     preds = predict_records(models, encode_all(reports, cfg, tok, drop_hints), tok.pad_id, batch, dtype, device,
-                            desc)
+                            desc, unevidenced_all(reports, drop_hints))
     return test_records(reports, preds, data.TASKS)
 
 
@@ -858,9 +869,10 @@ def train_main(argv):
             test_seqs = test_seqs or {  # once, after train_one has checked --max-length
                 "test": encode_all(test, cfg, tok), "test, no hints": encode_all(test, cfg, tok, data.TASKS),
                 "validation": encode_all(val, cfg, tok)}
+            gates = {"test": unevidenced_all(test), "test, no hints": None, "validation": unevidenced_all(val)}
             for kind, seqs in test_seqs.items():
                 for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg.eval_batch, dtype,
-                                                               device, desc=kind)):
+                                                               device, desc=kind, unevidenced=gates[kind])):
                     rec.update(p)
             summaries.append(summary)
             del model
@@ -1022,9 +1034,9 @@ def predict_main(argv):
     except ValueError as e:  # the run's max_length cannot hold the fixed blocks (or a site is missing)
         print(f"train_mtl.py predict: {args.data}: {e}", file=sys.stderr)
         return 2
-    preds = predict_records(models, seqs, tok.pad_id, args.eval_batch, dtype, device, desc="predict")
-    # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task, and
-    # the label is the model's guess from the rest of the text (training never scored a task a report omits)
+    preds = predict_records(models, seqs, tok.pad_id, args.eval_batch, dtype, device, desc="predict",
+                            unevidenced=unevidenced_all([rep for _, _, rep in inputs]))
+    # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task
     for (_, _, rep), p in zip(inputs, preds):
         evidence = data.hints(data.site_text(rep.text, rep.site))
         for task in p:

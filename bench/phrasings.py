@@ -67,7 +67,7 @@ def main():
     reports = [data.Report(id=str(i), text=q["text"], labels={t: None for t in data.TASKS})
                for i, q in enumerate(probes)]
     preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch, dtype,
-                                      device, desc="phrasings")
+                                      device, desc="phrasings", unevidenced=train_mtl.unevidenced_all(reports))
     score = defaultdict(lambda: [0, 0, 0])  # set -> [model right, baseline right, probes]
     rows = []
     for q, pred in zip(probes, preds):

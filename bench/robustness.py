@@ -63,9 +63,8 @@ def main():
         rng = random.Random(0)
         texts = [data.arrive(t, rng, kind) for t in own_texts]
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
-        preds = train_mtl.predict_records(models, train_mtl.encode_all(reports, cfg, tok), tok.pad_id, a.batch,
-                                          dtype, device, desc=kind)
-        table = evaluate.table_one(train_mtl.test_records(reports, preds, label_sets), label_sets)
+        records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, a.batch, desc=kind)
+        table = evaluate.table_one(records, label_sets)
         f1 = [f"{table['tasks'][t]['model']['macro_f1']:6.3f}" if t in table["tasks"] else "     -"  # none stated
               for t in data.TASKS]
         avg = lambda key, who: table[key][who]["macro_f1"]

@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import data  # noqa: E402
 import evaluate  # noqa: E402
 import train_align  # noqa: E402
 import train_mtl  # noqa: E402
@@ -347,6 +348,21 @@ def test_huge_text_is_cut_to_fit_not_an_error(good, tmp_path, capsys):
                          "--out", str(tmp_path / "p.jsonl")])
     assert rc == 0 and "1 of 1 report(s) cut to fit max_length=512" in capsys.readouterr().err
     assert json.loads((tmp_path / "p.jsonl").read_text())["id"] == "huge"
+
+
+def test_a_field_the_report_gives_no_evidence_of_reads_not_stated(good, tmp_path):
+    """The evidence gate: a field the text never names, and HER2 named without a value, are answered null whatever
+    the head says (its probabilities stay in the record); a field it names keeps the head's answer."""
+    text = "Invasive ductal carcinoma, 2.1 cm. Estrogen receptor: positive (90%). HER2 (ERBB2) status: ________"
+    out = tmp_path / "p.jsonl"
+    assert train_mtl.main(["predict", "--run", good["run"], "--data", write(tmp_path / "r.jsonl", [
+        {"id": "r", "text": text}]), "--out", str(out)]) == 0
+    pred = json.loads(out.read_text())["predictions"]
+    gated = ("N", "M", "grade", "PR", "HER2")
+    assert all(pred[t]["label"] is None for t in gated), pred
+    heads = {t: max(pred[t]["probs"], key=pred[t]["probs"].get) for t in data.TASKS}
+    assert any(heads[t] != data.NOT_STATED for t in gated)  # the gate changed an answer: the test can fail
+    assert all(pred[t]["label"] == (None if heads[t] == data.NOT_STATED else heads[t]) for t in ("T", "ER"))
 
 
 def test_config_json_of_an_older_run_still_predicts(good, tmp_path):

@@ -846,6 +846,9 @@ def test_recased_capitals_keep_the_evidence():
     ("PROGESTERONE RECEPTOR: NEGAT1VE", "PROGESTERONE RECEPTOR: NEGATIVE"),
     ("lSH not amplified (ratio 3.O, 5.l copies/cell)", "ISH not amplified (ratio 3.0, 5.1 copies/cell)"),
     ("Reflex HER2 FlSH; HER2 (lHC): 2+", "Reflex HER2 FISH; HER2 (IHC): 2+"),
+    ("l-IER2 (IHC): 1+; 1-lER2 FISH; pN0 eMO", "HER2 (IHC): 1+; HER2 FISH; pN0 cM0"),
+    ("Estro- gen receptor: Progester- one receptor: Lympho- vascular invasion: ER- negative",
+     "Estrogen receptor: Progesterone receptor: Lympho- vascular invasion: ER- negative"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -863,6 +866,24 @@ def test_ocr_confused_ish_result_stays_in_the_her2_hint():
     put back, so the hint keeps the result that decides the label, not only the equivocal score."""
     hint = data.hints(data.as_read("HER2: equivocal (score 2+); lSH not amplified (ratio l.2)\n"))["HER2"]
     assert "ISH not amplified (ratio 1.2)" in hint
+
+
+def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
+    """data.unevidenced, the tasks whose answer the evidence gate makes 'not stated': a field never named (never T:
+    a size states it), HER2 named without a value, a receptor named only in another receptor's Allred score; not
+    a field written in shorthand, a vertebra's number or a method key in one long line."""
+    assert data.unevidenced("Invasive ductal carcinoma, 2.1 cm. ER positive (90%), PR positive (40%).") == \
+        ["N", "M", "grade", "HER2"]
+    assert "HER2" in data.unevidenced("ER 95%. PR 20%. HER2 (ERBB2) status: ________")
+    assert "HER2" in data.unevidenced("Marker | Result\nER | Positive, 90%\nHER2 | | 4B5")
+    assert "HER2" not in data.unevidenced("HER2 IHC 2+; FISH pending.")
+    assert "PR" in data.unevidenced("Invasive lobular carcinoma. Oestrogen receptor Allred score 8/8.")
+    assert "PR" not in data.unevidenced("Oestrogen receptor Allred 8/8, progesterone receptor Allred 6/8.")
+    assert "grade" not in data.unevidenced("DX: rt breast, tm: IDC nst, nott score 2+3+3=8, 23mm")
+    assert "M" not in data.unevidenced("History: biopsy-proven metastasis to the T10 vertebral body.")
+    line = ("Regional Lymph Nodes (pN): pN0(i+) ER: Negative (0%). PR: Negative (0%). HER2 by IHC: Positive "
+            "(Score 3+), complete intense circumferential membrane staining in >10% of tumor cells. Page 3 of 3")
+    assert "HER2" not in data.unevidenced(line) and "Positive (Score 3+)" in data.hints(line)["HER2"]
 
 
 def test_ocr_repair_gives_back_the_evidence():
