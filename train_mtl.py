@@ -1038,7 +1038,7 @@ def predict_main(argv):
                             unevidenced=unevidenced_all([rep for _, _, rep in inputs]))
     # the evidence the hint rules found, next to each answer: null = the rules saw no mention of the task
     for (_, _, rep), p in zip(inputs, preds):
-        evidence = data.hints(data.site_text(rep.text, rep.site))
+        evidence = data.hints(data.as_read(rep.text, rep.site))
         for task in p:
             p[task]["evidence"] = evidence.get(task)
     out = [{"id": r.id, "predictions": None} for r in records]

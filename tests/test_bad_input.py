@@ -352,12 +352,15 @@ def test_huge_text_is_cut_to_fit_not_an_error(good, tmp_path, capsys):
 
 def test_a_field_the_report_gives_no_evidence_of_reads_not_stated(good, tmp_path):
     """The evidence gate: a field the text never names, and HER2 named without a value, are answered null whatever
-    the head says (its probabilities stay in the record); a field it names keeps the head's answer."""
+    the head says (its probabilities stay in the record); a field it names keeps the head's answer. The evidence
+    shown is the text as the model reads it, OCR confusions put back, as the gate reads it."""
     text = "Invasive ductal carcinoma, 2.1 cm. Estrogen receptor: positive (90%). HER2 (ERBB2) status: ________"
     out = tmp_path / "p.jsonl"
     assert train_mtl.main(["predict", "--run", good["run"], "--data", write(tmp_path / "r.jsonl", [
-        {"id": "r", "text": text}]), "--out", str(out)]) == 0
-    pred = json.loads(out.read_text())["predictions"]
+        {"id": "r", "text": text}, {"id": "ocr", "text": "ER positive (90%). l-IER2 (IHC): 1+ (negative)."}]),
+        "--out", str(out)]) == 0
+    pred, ocr = (json.loads(line)["predictions"] for line in out.read_text().splitlines())
+    assert ocr["HER2"]["evidence"] == "HER2 (IHC): 1+ (negative)"
     gated = ("N", "M", "grade", "PR", "HER2")
     assert all(pred[t]["label"] is None for t in gated), pred
     heads = {t: max(pred[t]["probs"], key=pred[t]["probs"].get) for t in data.TASKS}
