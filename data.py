@@ -772,6 +772,7 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
                              r"cep-?17") + r"|\b(?:F|S|C|DD|D)?ISH\b")],
 }
 _EVIDENCE_RE = {t: [(s, re.compile(p)) for s, p in pats] for t, pats in EVIDENCE.items()}
+_RECEPTOR_NAME = {t: rx for t in RECEPTORS for s, rx in _EVIDENCE_RE[t] if s == STRONG}  # 'PgR', 'oestrogen'
 
 
 # a value after the keyword: a number, a score, a status or a stated absence ("Distant metastasis: not applicable");
@@ -788,7 +789,7 @@ def evidence_at(unit, task):
     for strength, rx in _EVIDENCE_RE[task]:
         m = rx.search(unit)
         if m and strength == WEAK and task in RECEPTORS and any(
-                _EVIDENCE_RE[t][0][1].search(unit) for t in RECEPTORS if t != task):
+                _RECEPTOR_NAME[t].search(unit) for t in RECEPTORS if t != task):
             return None
         if m:
             return strength, m

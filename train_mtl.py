@@ -861,6 +861,7 @@ def train_main(argv):
     summaries, test_seqs = [], None
     preds = {"test": [dict() for _ in test], "test, no hints": [dict() for _ in test],
              "validation": [dict() for _ in val]}
+    gates = {"test": unevidenced_all(test), "test, no hints": None, "validation": unevidenced_all(val)}
     try:
         for tasks in task_groups:
             label_sets = {t: head_sets[t] for t in tasks}
@@ -869,7 +870,6 @@ def train_main(argv):
             test_seqs = test_seqs or {  # once, after train_one has checked --max-length
                 "test": encode_all(test, cfg, tok), "test, no hints": encode_all(test, cfg, tok, data.TASKS),
                 "validation": encode_all(val, cfg, tok)}
-            gates = {"test": unevidenced_all(test), "test, no hints": None, "validation": unevidenced_all(val)}
             for kind, seqs in test_seqs.items():
                 for rec, p in zip(preds[kind], predict_records([model], seqs, tok.pad_id, cfg.eval_batch, dtype,
                                                                device, desc=kind, unevidenced=gates[kind])):
