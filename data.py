@@ -426,6 +426,13 @@ def _page_furniture(line):
     return feet + [(i + w[0].start(), i + w[n - 1].end()) for i, w in zip(tops, words)]
 
 
+def without_furniture(line):
+    """A line of a PDF's text with its page furniture left out."""
+    for a, b in sorted(_page_furniture(line), reverse=True):
+        line = line[:a] + " " + line[b:]
+    return line
+
+
 def report_lines(text):
     """The report as units: its non-blank lines, a long line cut into clauses (at sentence ends but not at
     '2.1 cm' or 'approx.', at semicolons and column gaps, before embedded 'Key:' labels and 'A.' / 'B)' part
@@ -437,8 +444,7 @@ def report_lines(text):
         if len(line) <= LONG_LINE:
             units += [line] if line else []
             continue
-        for a, b in sorted(_page_furniture(line), reverse=True):
-            line = line[:a] + " " + line[b:]
+        line = without_furniture(line)
         headers = [m.span() for m in _EMBEDDED_SECTION.finditer(line) if _opens_section(line, m)]
         starts = list(embedded_labels(line)) + [m.start() for m in _PART_LABEL.finditer(line)]
         cuts = {i for i in starts if not any(a < i < b for a, b in headers)}  # 'CORRECTION NOTE:' stays whole
@@ -552,11 +558,48 @@ _CHECKBOX = re.compile(r"^[^\S\n]*(?:(?P<blank>_{2,}|\[ ?\]|\( ?\)|[☐□])|"
                        r"(?P<marked>_*[Xx✓✔]_+|\[[Xx✓✔]\]|\([Xx✓✔]\)|[☒☑■]))[^\S\n]+(?=\S)")
 
 
+# an option in a checklist flattened to one line: '... Status ___ Positive _X_ Negative (less than 1%) ...'
+_INLINE_BOX = re.compile(r"[^\S\n]+(?=(?:_{2,}|_*[Xx✓✔]_+|\[[ Xx✓✔]?\]|[☐□☒☑■])[^\S\n]+\S)")
+_INLINE_MARKED = re.compile(r"(?:_*[Xx✓✔]_+|\[[Xx✓✔]\]|[☒☑■])[^\S\n]")
+_TITLE_WORD = re.compile(r"\((?:[A-Z][\w/-]*|[yp]?[TNM])\)|[A-Z][\w/-]*")  # 'Receptor', '(PgR)', '(pT)', 'HER2'
+
+
+def _title_start(option):
+    """Where a title that ran into an option begins ('_X_ Negative (less than 1%) Progesterone Receptor (PgR)
+    Status'): at the title words before the last keyword of any task in a title word past the option's first
+    word; None when there is none."""
+    words = [(m.start(), m.group()) for m in re.finditer(r"\S+", option)]  # the box, then the option's words
+    at = lambda pos: max(j for j, (a, _) in enumerate(words) if a <= pos)
+    hits = [i for t in TASKS for _, rx in _EVIDENCE_RE[t] for m in rx.finditer(option)
+            if (i := at(m.start())) >= 2 and _TITLE_WORD.fullmatch(words[i][1])]
+    if not hits:
+        return None
+    i = max(hits)
+    while i > 2 and _TITLE_WORD.fullmatch(words[i - 1][1]) and not re.fullmatch(_STATUS_WORD, words[i - 1][1]):
+        i -= 1
+    return words[i][0]
+
+
+def _unflatten_checklist(line):
+    """A checklist flattened to one line cut back into its lines: each option on a line of its own, and a title
+    that ran into the option before it on its own line again. A line with no marked option stays as it is (a
+    blank field, 'HER2 status: ____ Ki-67: 15%', is not a list of options)."""
+    pieces = _INLINE_BOX.split(line)
+    if len(pieces) < 3 or not any(_INLINE_MARKED.match(p) for p in pieces[1:]):
+        return line
+    pieces = _INLINE_BOX.split(without_furniture(line))  # a page break falls between a title and its options
+    out = [pieces[0]]
+    for p in pieces[1:]:
+        cut = _title_start(p)
+        out += [p[:cut].rstrip(), p[cut:]] if cut else [p]
+    return "\n".join(out)
+
+
 def read_checkboxes(text):
     """A checklist read as the statements it makes: each marked option joins its title ('Overall Grade' then
-    '_X_ Grade 2 (scores of 6 or 7)' reads 'Overall Grade: Grade 2 (scores of 6 or 7)'); blank options go. Text
-    without options at line starts is returned as it is (a checklist flattened to one line keeps its marks)."""
-    lines = text.splitlines()
+    '_X_ Grade 2 (scores of 6 or 7)' reads 'Overall Grade: Grade 2 (scores of 6 or 7)'); blank options go. A
+    checklist flattened to one line (OCR, a PDF's text) is first cut back into its lines."""
+    lines = "\n".join(_unflatten_checklist(line) for line in text.splitlines()).splitlines()
     boxes = [_CHECKBOX.match(line) for line in lines]
     if not any(boxes):
         return text
@@ -652,10 +695,12 @@ LEXICON = ("estrogen oestrogen progesterone receptor receptors hormone positive 
 _LEXICON_RE = re.compile(r"(?<![\w|])(?:" + "|".join(_ocr_tolerant(w) for w in LEXICON) + r")(?![\w|])", re.I)
 _LEXICON_WORD = [(w, re.compile(_ocr_tolerant(w), re.I)) for w in LEXICON]
 _TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])?)+")  # pt1c, ypt0n1a: not words
-_NUMBER_OCR = [  # a letter where the context says digit: 9O %, O.5 cm, O/3, 3.O, 3l %, l.2 cm, l+, l/3, 5.l
-    (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d[/.])[Oo](?![\w])"), "0"),
-    (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d[/.])[lI|](?![\w])"),
-     "1"),
+# a letter where the context says digit: 9O %, O.5 cm, O/3, 3.O, O%, score O, 3l %, l.2 cm, l+, l/3, 5.l, <l%
+_NUMBER_OCR = [
+    (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d[/.])[Oo](?![\w])|"
+                r"(?<!\w)[Oo](?=\d*\s?(?:%|percent\b))|(?<=(?i:score) )[Oo](?![\w'])"), "0"),
+    (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d[/.])[lI|](?![\w])|"
+                r"(?<!\w)[lI|](?=\d*\s?(?:%|percent\b))"), "1"),
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
@@ -777,9 +822,11 @@ _RECEPTOR_NAME = {t: rx for t in RECEPTORS for s, rx in _EVIDENCE_RE[t] if s == 
 
 # a value after the keyword: a number, a score, a status or a stated absence ("Distant metastasis: not applicable");
 # not the digits of an antibody clone ("ER (SP1)", "PgR (1E2)", "HER2 (4B5)")
-_VALUE = re.compile(r"(?<![A-Za-z\d])\d+(?![A-Za-z]\d)|\+|\bG[1-4]\b|\b[IVX]{1,3}\b|" +
-                    _words(r"positive|negative|equivocal|borderline|amplified|differentiated|\blow\b|\bhigh\b|"
-                           r"intermediate|\bnot\b|\bnone\b|absent|present|identified|involved|free"))
+_VALUE = re.compile(r"(?<![A-Za-z\d])\d+(?![A-Za-z]\d)|\+|(?:(?<=:)|(?<=: )|(?<=/))-(?![\w-])|\bG[1-4]\b|"
+                    r"\b[IVX]{1,3}\b|" +
+                    _words(r"positive|negative|equivocal|\bequiv\b|\bpos\b|\bneg\b|borderline|amplified|"
+                           r"differentiated|\blow\b|\bhigh\b|intermediate|\bnot\b|\bnone\b|absent|present|identified|"
+                           r"involved|free|indeterminate|uninterpretable|inconclusive|unsatisfactory"))
 
 
 def evidence_at(unit, task):
@@ -821,13 +868,19 @@ def _bare_key(line):
     return bool(found) and not any(_valued(line, f) for f in found)
 
 
+# a receptor's result given only as its share of stained cells, on the line below a blank status
+_SHARE = re.compile(_words(r"percent(?:age)?|proportion") + r"\b[^:]{0,60}:\s*" + _CELL_VALUE)
+
+
 def _value_below(lines):
     """The lines with a key whose value is printed on the line below it joined to that line, as the CAP biomarker
-    template prints them ('Estrogen Receptor (ER) Status' over 'Positive (greater than 10% of cells ...)'): the
-    value line opens with a value and names no task."""
+    template prints them ('Estrogen Receptor (ER) Status' over 'Positive (greater than 10% of cells ...)', or a
+    blank status over 'Percentage of Cells with Nuclear Positivity: 1-10%'): the value line opens with a value, or
+    with the share of stained cells, and names no task."""
     out = []
     for line in lines:
-        if out and _bare_key(out[-1]) and re.match(_CELL_VALUE, line) and not any(evidence_at(line, t) for t in TASKS):
+        if (out and _bare_key(out[-1]) and (re.match(_CELL_VALUE, line) or _SHARE.match(line))
+                and not any(evidence_at(line, t) for t in TASKS)):
             out[-1] += " " + line
         else:
             out.append(line)
@@ -1115,11 +1168,37 @@ def hints(text):
 
 
 # a field is stated in words that name it: a receptor's status under its name, a grade as a grade, a node count by
-# its nodes. Not T: a size alone ("invasive ductal carcinoma, 2.5 cm") states the pathologic T. HER2 is stated with
-# a value after its name as well (a score, a status, a ratio): "HER2 (ERBB2) status: ____" does not state it. (Not
-# so for ER, PR and grade: two-column text prints their values away from their names.)
+# its nodes. Not T: a size alone ("invasive ductal carcinoma, 2.5 cm") states the pathologic T. A receptor is
+# stated with a value after its name as well (a status, a share of cells, a score, a ratio): "PR pending" and
+# "HER2 (ERBB2) status: ____" do not state it. (Not so for grade: "grade" is also the word of a nuclear grade or of
+# a component score that a stated grade sits beside.)
 NEEDS_MENTION = ("N", "M", "grade", "ER", "PR", "HER2")
-NEEDS_VALUE = ("HER2",)
+NEEDS_VALUE = ("ER", "PR", "HER2")
+
+
+# where what is said of a receptor ends: the next receptor or Ki-67, a sentence end, or a line that is not its value
+_RESULT_END = re.compile(r"|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) + r"|(?i:\bki-?67\b|\bmib-?1\b)|"
+                         r"[.;](?=\s)|\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
+_KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
+_SENTENCE_STOP = re.compile(r"[.;](?=\s)|\n")
+
+
+def _has_result(text, task):
+    """Whether a receptor's name is followed by a value before what is said of it ends: 'PR 0%', 'Progesterone
+    Receptor (PgR):' over 'Percentage of Cells ...: 1-10%'; not 'PR pending, HER2 1+', 'PR and HER2 to follow'.
+    Read in the whole text, so that a key cut from its value in a long line still counts. Two-column text prints
+    the keys first and their values after them ('Estrogen receptor: Progesterone receptor: ... Positive (95%)'):
+    a key in a run of keys ('ER/PR/HER2: +/+/-') has its value later on the line."""
+    for m in _RECEPTOR_NAME[task].finditer(text):
+        end = _RESULT_END.search(text, m.end())
+        said = text[m.end():min(end.start() if end else len(text), m.end() + 120)]
+        if _VALUE.search(said):
+            return True
+        if end and end.group()[0] not in ".;\n" and _KEY_RUN.fullmatch(said):  # the next key follows: a key run
+            stop = _SENTENCE_STOP.search(text, end.start())
+            if _VALUE.search(text, end.start(), stop.start() if stop else len(text)):
+                return True
+    return False
 
 
 def unevidenced(text):
@@ -1127,8 +1206,7 @@ def unevidenced(text):
     no value after its name. A head's answer for them can only be read off the neighbours ('ER 95%' -> PR
     positive), so the evidence gate answers them not stated."""
     found = hint_clauses(text)
-    return [t for t in NEEDS_MENTION if t not in found
-            or (t in NEEDS_VALUE and not any((f := evidence_at(c, t)) and _valued(c, f) for c in found[t]))]
+    return [t for t in NEEDS_MENTION if t not in found or t in NEEDS_VALUE and not _has_result(text, t)]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -805,6 +805,25 @@ def test_a_checklist_reads_its_marked_options_only():
     assert data.read_checkboxes("pT1c pN0\nER: positive (95%)") == "pT1c pN0\nER: positive (95%)"
 
 
+def test_a_checklist_flattened_to_one_line_reads_its_marked_options():
+    """A checklist whose line breaks were lost (OCR, a PDF's text) is cut back into its options, and a title that
+    ran into the option before it ('___ Negative (less than 1%) Progesterone Receptor (PgR) Status') is a title
+    again, across a page break: each marked option joins its own title. A blank field is not a list of options."""
+    text = ("Overall Grade ___ Grade 1 (scores of 3, 4, or 5) ___ Grade 2 (scores of 6 or 7) _X_ Grade 3 (scores of "
+            "8 or 9) Pathologic Staging (pTNM) Primary Tumor (pT) ___ pT1b _X_ pT1c Regional Lymph Nodes (pN) _X_ "
+            "pN0 ___ pN1a Estrogen Receptor (ER) Status Page 1 of 2 ___ Positive (greater than 10%) _X_ Negative "
+            "(less than 1%) Progesterone Receptor (PgR) Status ___ Positive _X_ Negative HER2 (by "
+            "immunohistochemistry) ___ Negative (Score 1+) _X_ Positive (Score 3+)")
+    assert data.as_read(text).splitlines() == [
+        "Overall Grade: Grade 3 (scores of 8 or 9) Pathologic Staging (pTNM)", "Primary Tumor (pT): pT1c",
+        "Regional Lymph Nodes (pN): pN0", "Estrogen Receptor (ER) Status: Negative (less than 1%)",
+        "Progesterone Receptor (PgR) Status: Negative", "HER2 (by immunohistochemistry): Positive (Score 3+)"]
+    h = data.hints(data.as_read(text))
+    assert h["T"] == "Primary Tumor (pT): pT1c" and "Grade 1" not in h["grade"] and "Score 1+" not in h["HER2"]
+    blank = "HER2 (ERBB2) Status: ________ Ki-67: 15% ___ see comment"
+    assert data.read_checkboxes(blank) == blank
+
+
 def test_shouting_text_is_recased():
     """A report in capitals (old LIS, typewriter, OCR) reaches the model in sentence case: headers stay in
     capitals, TNM codes take their usual case, acronyms and Roman grades stay; text in mixed case is untouched."""
@@ -849,6 +868,8 @@ def test_recased_capitals_keep_the_evidence():
     ("l-IER2 (IHC): 1+; 1-lER2 FISH; pN0 eMO", "HER2 (IHC): 1+; HER2 FISH; pN0 cM0"),
     ("Estro- gen receptor: Progester- one receptor: Lympho- vascular invasion: ER- negative",
      "Estrogen receptor: Progesterone receptor: Lympho- vascular invasion: ER- negative"),
+    ("ER O% PR <l%; HER2 (Score O); receptor.....o% (O percent of nuclei)",
+     "ER 0% PR <1%; HER2 (Score 0); receptor.....0% (0 percent of nuclei)"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -884,6 +905,24 @@ def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
     line = ("Regional Lymph Nodes (pN): pN0(i+) ER: Negative (0%). PR: Negative (0%). HER2 by IHC: Positive "
             "(Score 3+), complete intense circumferential membrane staining in >10% of tumor cells. Page 3 of 3")
     assert "HER2" not in data.unevidenced(line) and "Positive (Score 3+)" in data.hints(line)["HER2"]
+
+
+def test_evidence_gate_reads_a_receptor_named_without_a_value_as_not_stated():
+    """A receptor named with no value after it ('PR pending', 'PR and HER2 to follow') reads not stated, as HER2
+    does; a value on the line below, in a column of values, after a dash or in a word of a failed stain still
+    states it, and so does a key cut from its value in a long line."""
+    gated = lambda text: [t for t in data.unevidenced(text) if t in data.RECEPTORS]
+    assert gated("Receptors: ER 90% (strong), PR pending, HER2 1+ (negative). Ki-67 15%.") == ["PR"]
+    assert gated("ER: positive (95%, strong intensity). PR and HER2 to follow.") == ["PR", "HER2"]
+    assert gated("ER/PR/HER2: previously reported on the outside core biopsy; not repeated here.") == [
+        "ER", "PR", "HER2"]
+    assert gated("Estrogen Receptor (ER): Positive\nProgesterone Receptor (PgR): \n"
+                 "  Percentage of Cells with Nuclear Positivity: 1-10%\nHER2 (by immunohistochemistry): 1+") == []
+    assert gated("Estrogen receptor: Progesterone receptor: HER2 IHC: Ki-67: Positive (95%) Positive (2%) 2+ 10%") == []
+    assert gated("ER/PR: -/-; HER2: 3+") == []
+    assert gated("Estrogen receptor: indeterminate, no internal control. PR: uninterpretable. HER2 0.") == []
+    assert gated("RECEPTORS (BLOCK A3): progesterone RECEPTOR.............0% nuclear staining estrogen "
+                 "RECEPTOR.............95% HER-2/NEU (HERCEPTEST)............1+ (NEGATIVE)") == []
 
 
 def test_ocr_repair_gives_back_the_evidence():
