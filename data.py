@@ -1181,6 +1181,7 @@ _RESULT_END = re.compile(r"|".join(rx.pattern for rx in _RECEPTOR_NAME.values())
                          r"[.;](?=\s)|\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
 _KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
 _SENTENCE_STOP = re.compile(r"[.;](?=\s)|\n")
+RESULT_REACH = 120  # characters after a receptor's name where its value may stand
 
 
 def _has_result(text, task):
@@ -1191,7 +1192,7 @@ def _has_result(text, task):
     a key in a run of keys ('ER/PR/HER2: +/+/-') has its value later on the line."""
     for m in _RECEPTOR_NAME[task].finditer(text):
         end = _RESULT_END.search(text, m.end())
-        said = text[m.end():min(end.start() if end else len(text), m.end() + 120)]
+        said = text[m.end():min(end.start() if end else len(text), m.end() + RESULT_REACH)]
         if _VALUE.search(said):
             return True
         if end and end.group()[0] not in ".;\n" and _KEY_RUN.fullmatch(said):  # the next key follows: a key run
