@@ -1176,9 +1176,11 @@ NEEDS_MENTION = ("N", "M", "grade", "ER", "PR", "HER2")
 NEEDS_VALUE = ("ER", "PR", "HER2")
 
 
-# where what is said of a receptor ends: the next receptor or Ki-67, a sentence end, or a line that is not its value
-_RESULT_END = re.compile(r"|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) + r"|(?i:\bki-?67\b|\bmib-?1\b)|"
-                         r"[.;](?=\s)|\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
+# where what is said of a receptor ends: the next key (a receptor or Ki-67), a sentence end, or a line that is not
+# its value
+_RESULT_END = re.compile(r"(?P<key>" + "|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) +
+                         r"|(?i:\bki-?67\b|\bmib-?1\b))|[.;](?=\s)|"
+                         r"\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
 _KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
 _SENTENCE_STOP = re.compile(r"[.;](?=\s)|\n")
 RESULT_REACH = 120  # characters after a receptor's name where its value may stand
@@ -1195,7 +1197,7 @@ def _has_result(text, task):
         said = text[m.end():min(end.start() if end else len(text), m.end() + RESULT_REACH)]
         if _VALUE.search(said):
             return True
-        if end and end.group()[0] not in ".;\n" and _KEY_RUN.fullmatch(said):  # the next key follows: a key run
+        if end and end["key"] and _KEY_RUN.fullmatch(said):  # the next key follows: a run of keys
             stop = _SENTENCE_STOP.search(text, end.start())
             if _VALUE.search(text, end.start(), stop.start() if stop else len(text)):
                 return True
