@@ -698,7 +698,7 @@ _TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])
 # a letter where the context says digit: 9O %, O.5 cm, O/3, 3.O, O%, score O, 3l %, l.2 cm, l+, l/3, 5.l, <l%
 _NUMBER_OCR = [
     (re.compile(r"(?<=\d)[Oo](?![A-Za-z])|(?<![\w.])[Oo](?=[.,/]?\d+(?![A-Za-z]))|(?<=\d[/.])[Oo](?![\w])|"
-                r"(?<!\w)[Oo](?=\d*\s?(?:%|percent\b))|(?<=(?i:score) )[Oo](?![\w'])"), "0"),
+                r"(?<!\w)[Oo](?=\d*\s?(?:%|percent\b))|(?<=(?i:sc[o0]r[ec]) )[Oo](?![\w'])"), "0"),
     (re.compile(r"(?<=\d)[lI|](?![A-Za-z])|(?<![\w.])[lI|](?=[.,/]?\d+(?![A-Za-z])|\+)|(?<=\d[/.])[lI|](?![\w])|"
                 r"(?<!\w)[lI|](?=\d*\s?(?:%|percent\b))"), "1"),
 ]
@@ -709,7 +709,7 @@ _C_OCR = re.compile(r"(?<![A-Za-z0-9])e(?=M[01Oo](?![0-9a-z]))")  # 'eM0': the c
 _BROKEN_WORD = re.compile(r"(?<![\w-])([A-Za-z]{2,})- ([a-z]{2,})(?![\w-])")  # 'Estro- gen': cut at a column's edge
 # ll/III, grade Il, grade: Il (after a colon not '|', which may be a table rule: 'Grade: | 2 |')
 _ROMAN_OCR = re.compile(r"(?<![\w])[lI|]{1,3}(?=/(?:III|[lI|]{3})(?![\w]))|(?<=/)[lI|]{3}(?![\w])|"
-                        r"(?<=(?i:grade) )[lI|]{1,3}(?![\w])|(?<=(?i:grade): )[lI]{1,3}(?![\w|])")
+                        r"(?<=(?i:grad[ec]) )[lI|]{1,3}(?![\w])|(?<=(?i:grad[ec]): )[lI]{1,3}(?![\w|])")
 
 
 def _spelt(word, canon):
@@ -1179,10 +1179,10 @@ NEEDS_VALUE = ("ER", "PR", "HER2")
 # where what is said of a receptor ends: the next key (a receptor or Ki-67), a sentence end, or a line that is not
 # its value
 _RESULT_END = re.compile(r"(?P<key>" + "|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) +
-                         r"|(?i:\bki-?67\b|\bmib-?1\b))|[.;](?=\s)|"
+                         r"|(?i:\bki-?67\b|\bmib-?1\b))|(?<!\.)[.;](?=\s)|"
                          r"\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
 _KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
-_SENTENCE_STOP = re.compile(r"[.;](?=\s)|\n")
+_SENTENCE_STOP = re.compile(r"(?<!\.)[.;](?=\s)|\n")  # not leader dots: 'PR ...... Negative'
 RESULT_REACH = 120  # characters after a receptor's name where its value may stand
 
 

@@ -870,6 +870,7 @@ def test_recased_capitals_keep_the_evidence():
      "Estrogen receptor: Progesterone receptor: Lympho- vascular invasion: ER- negative"),
     ("ER O% PR <l%; HER2 (Score O); receptor.....o% (O percent of nuclei)",
      "ER 0% PR <1%; HER2 (Score 0); receptor.....0% (0 percent of nuclei)"),
+    ("HER2: negative (scorc O); Histologic gradc ll", "HER2: negative (score 0); Histologic grade II"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -909,8 +910,8 @@ def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
 
 def test_evidence_gate_reads_a_receptor_named_without_a_value_as_not_stated():
     """A receptor named with no value after it ('PR pending', 'PR and HER2 to follow') reads not stated, as HER2
-    does; a value on the line below, in a column of values, after a dash or in a word of a failed stain still
-    states it, and so does a key cut from its value in a long line."""
+    does; a value on the line below, in a column of values, after leader dots, after a dash or in a word of a
+    failed stain still states it, and so does a key cut from its value in a long line."""
     gated = lambda text: [t for t in data.unevidenced(text) if t in data.RECEPTORS]
     assert gated("Receptors: ER 90% (strong), PR pending, HER2 1+ (negative). Ki-67 15%.") == ["PR"]
     assert gated("ER: positive (95%, strong intensity). PR and HER2 to follow.") == ["PR", "HER2"]
@@ -923,6 +924,8 @@ def test_evidence_gate_reads_a_receptor_named_without_a_value_as_not_stated():
     assert gated("Estrogen receptor: indeterminate, no internal control. PR: uninterpretable. HER2 0.") == []
     assert gated("RECEPTORS (BLOCK A3): progesterone RECEPTOR.............0% nuclear staining estrogen "
                  "RECEPTOR.............95% HER-2/NEU (HERCEPTEST)............1+ (NEGATIVE)") == []
+    assert gated("Estrogen Receptor Status ...... Low Positive (5%)\nProgesterone Receptor Status ...... Negative "
+                 "(0%)\nHER2/neu by IHC ...... 0 (Negative)") == []
 
 
 def test_ocr_repair_gives_back_the_evidence():
