@@ -1178,11 +1178,12 @@ NEEDS_VALUE = ("ER", "PR", "HER2")
 
 # where what is said of a receptor ends: the next key (a receptor or Ki-67), a sentence end, or a line that is not
 # its value
+_STOP = r"(?<!\.)[.;](?=\s)"  # a full stop or semicolon, not the last of leader dots ('PR ...... Negative')
 _RESULT_END = re.compile(r"(?P<key>" + "|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) +
-                         r"|(?i:\bki-?67\b|\bmib-?1\b))|(?<!\.)[.;](?=\s)|"
+                         r"|(?i:\bki-?67\b|\bmib-?1\b))|" + _STOP + r"|"
                          r"\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
 _KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
-_SENTENCE_STOP = re.compile(r"(?<!\.)[.;](?=\s)|\n")  # not leader dots: 'PR ...... Negative'
+_SENTENCE_STOP = re.compile(_STOP + r"|\n")
 RESULT_REACH = 120  # characters after a receptor's name where its value may stand
 
 
