@@ -617,6 +617,40 @@ def read_checkboxes(text):
     return "\n".join(out)
 
 
+_CELL_SEP = re.compile(r"(?:^|(?<=\s))\|(?=\s|$)")  # a table's cell border, not an OCR'd 'l' inside a word
+_ROW_BREAK = re.compile(r"(?<=\s)\|\s+\|(?=\s)")  # '| |': where one row of a flattened table meets the next
+
+
+def _table_row(row):
+    """One row of cells as the statement it makes: 'Key: value, value'; cells that hold 'Key: value' themselves
+    joined by '; '; a label before the table ('Path:') kept in front; a ruling line ('|---|---|') dropped."""
+    cells = [c.strip() for c in _CELL_SEP.split(row)]
+    cells = [c for c in cells if c and not re.fullmatch(r":?-{3,}:?", c)]
+    if not cells:
+        return ""
+    lead = cells.pop(0) + " " if cells[0].endswith(":") and len(cells) > 1 else ""
+    if len(cells) < 2 or any(":" in c for c in cells):
+        return lead + "; ".join(cells)
+    return lead + cells[0] + ": " + ", ".join(cells[1:])
+
+
+def read_table_rows(text):
+    """A table pasted from an EHR or a LIS read as the statements its rows make: '| Histologic grade | 2 of 3 |'
+    reads 'Histologic grade: 2 of 3', 'ER | Positive | 95 | Strong' reads 'ER: Positive, 95, Strong', as the
+    'Key: value' lines of most reports. Rows flattened onto one line ('| Grade | 2 | | Size | 14 mm |') are cut
+    back into lines first; a long line with no row breaks (a whole report on one line) is left as it is."""
+    out = []
+    for line in text.splitlines():
+        if re.fullmatch(r"\s*\|[\s|:-]*-{3,}[\s|:-]*", line):  # the ruling under a header row
+            continue
+        rows = _ROW_BREAK.split(line)
+        if len(_CELL_SEP.findall(line)) < 2 or len(rows) == 1 and len(line) > LONG_LINE:
+            out.append(line)  # no table; or a whole report on one line, its rows not to be told apart
+        else:
+            out += [r for r in map(_table_row, rows) if r]
+    return "\n".join(out)
+
+
 # the current diagnosis first; history, outside values and the gross description least
 SECTION_WEIGHT = {"addendum": 1.2, "diagnosis": 1.0, "synoptic": 1.0, "biomarkers": 1.0, "comment": 0.6,
                   "microscopic": 0.6, None: 0.5, "gross": 0.3, "history": 0.15, "outside": 0.15}
@@ -807,7 +841,8 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
     "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
                _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"
                       r"(?:well|moderately|poorly)[- ]differentiated|\bnott\b|\b(?:low|int(?:ermediate)?|high)[- ]gr\b")
-               + r"|\bSBR\b|\bG[1-3]\b|\bGR\.? ?(?:I{1,3}|[1-3])\b"),
+               + r"|\bSBR\b|\bG[1-3]\b|\b(?i:gr\.?|NHG) ?(?:I{1,3}|[1-3])\b|"
+               + _words(r"differentiation:? (?:well|moderate(?:ly)?|poor(?:ly)?)\b")),
               (WEAK, _words(r"nuclear grade|tubul(?:es|e formation)|(?:tubular|glandular) (?:formation|"
                             r"differentiation)|pleomorphism|mitos[ie]s|mitotic (?:count|rate|score)|differentiated"))],
     "ER": [(STRONG, _words(r"o?estrogen") + r"|(?<![A-Za-z])ER(?![A-Za-z])"), (WEAK, _words(r"allred"))],
@@ -1004,8 +1039,8 @@ def site_text(text, site=None):
 
 def as_read(text, site=None):
     """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
-    to their titles, OCR confusions put back."""
-    return repair_ocr(read_checkboxes(recase(site_text(text, site))))
+    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back."""
+    return repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site)))))
 
 
 def random_window(text, budget, rng, tokenizer=None):

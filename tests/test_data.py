@@ -805,6 +805,26 @@ def test_a_checklist_reads_its_marked_options_only():
     assert data.read_checkboxes("pT1c pN0\nER: positive (95%)") == "pT1c pN0\nER: positive (95%)"
 
 
+def test_a_pasted_table_reads_as_key_value_lines():
+    """An EHR or LIS table pasted into a report reads as the 'Key: value' lines most reports write: a grade in a
+    table cell ('| Histologic grade | 2 |') is the grade's value, not a clause of a hint line joined by ' | '. Rows
+    flattened onto one line are cut back apart; the ruling under a header row goes; a whole report on one long line
+    and an OCR'd 'l' read as '|' inside a word are left as they are."""
+    table = ("Pathology result (copied from the LIS):\n| Test | Result |\n|---|:---:|\n"
+             "| Histologic grade | 2 of 3 |\n| ER | Positive (90%) |\n"
+             "HER2 ISH | Not amplified | ratio 1.2 | 2.1 copies/cell")
+    assert data.as_read(table).splitlines() == [
+        "Pathology result (copied from the LIS):", "Test: Result", "Histologic grade: 2 of 3", "ER: Positive (90%)",
+        "HER2 ISH: Not amplified, ratio 1.2, 2.1 copies/cell"]
+    assert data.hints(data.as_read(table))["grade"] == "Histologic grade: 2 of 3"
+    flat = "Path: | Grade | 3 | | Size | 14 mm | | PR | Neg (0%) |"
+    assert data.read_table_rows(flat).splitlines() == ["Path: Grade: 3", "Size: 14 mm", "PR: Neg (0%)"]
+    assert data.read_table_rows("Patient: X | MRN: 0012 | DOB 01/02/1960") == "Patient: X; MRN: 0012; DOB 01/02/1960"
+    one_line = "FINAL DIAGNOSIS: invasive ductal carcinoma " + "| ER | Positive | PR | Negative " * 5 + "end."
+    for text in (one_line, "Histo|ogic grade: 2", "ER positive | PR negative"):
+        assert data.read_table_rows(text) == text
+
+
 def test_a_checklist_flattened_to_one_line_reads_its_marked_options():
     """A checklist whose line breaks were lost (OCR, a PDF's text) is cut back into its options, and a title that
     ran into the option before it ('___ Negative (less than 1%) Progesterone Receptor (PgR) Status') is a title
