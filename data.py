@@ -623,12 +623,14 @@ _ROW_BREAK = re.compile(r"(?<=\s)\|\s+\|(?=\s)")  # '| |': where one row of a fl
 
 def _table_row(row):
     """One row of cells as the statement it makes: 'Key: value, value'; cells that hold 'Key: value' themselves
-    joined by '; '; a label before the table ('Path:') kept in front; a ruling line ('|---|---|') dropped."""
+    joined by '; '; a label before the table ('Path:') kept in front; empty and ruling cells ('---') dropped."""
     cells = [c.strip() for c in _CELL_SEP.split(row)]
     cells = [c for c in cells if c and not re.fullmatch(r":?-{3,}:?", c)]
     if not cells:
         return ""
-    lead = cells.pop(0) + " " if cells[0].endswith(":") and len(cells) > 1 else ""
+    lead = ""
+    if cells[0].endswith(":") and len(cells) > 1:  # 'Path: | Grade | 3 |'
+        lead = cells.pop(0) + " "
     if len(cells) < 2 or any(":" in c for c in cells):
         return lead + "; ".join(cells)
     return lead + cells[0] + ": " + ", ".join(cells[1:])
