@@ -1147,6 +1147,10 @@ def clause(unit, task):
     start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
     end = min(len(s), me + AFTER)
     if task in RECEPTORS:
+        again = _RECEPTOR_NAME[task].search(s, me, end)
+        while again:  # named again within reach: its value is read too ('..., HER2 3.5/cell: HER2 NEGATIVE')
+            end = min(len(s), again.end() + AFTER)
+            again = _RECEPTOR_NAME[task].search(s, again.end(), end)
         start, end = _own_row(s, start, ms, me, end, task)
     while 0 < start < ms and not s[start - 1].isspace():   # whole words only
         start += 1

@@ -147,10 +147,13 @@ def _norm(s):
 HELD_OUT = {"a_amended_addenda": "val", "c_history_heavy": "val", "a_cap_checklist": "test", "c_ehr_paste": "test"}
 
 
-def make_report(i, rng, style, render):
+def make_report(i, rng, style, render, seed=42):
     """One tumour written in one style: {id, style, split, text, labels, evidence, tags}; labels are what the text
     states."""
-    out = render(sample_tumour(rng), rng)
+    c = sample_tumour(rng)
+    if style not in HELD_OUT and c["ihc"] in ("0", "1+") and random.Random(f"{seed}-{i}-3+").random() < 0.1:
+        c["ihc"], c["HER2"] = "3+", "Positive"  # training styles: IHC 3+ in one tumour in eight, as in practice
+    out = render(c, rng)
     return {"id": f"BR{i:05d}", "style": style, "split": HELD_OUT.get(style, "train"), "text": out["text"],
             "labels": out["labels"], "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}
 
@@ -652,8 +655,8 @@ def generate_reports(n, seed=42):
     seeded generator, so editing one style leaves every other style's reports unchanged."""
     styles = report_styles()
     names = sorted(styles)
-    out = [make_report(i, random.Random(seed * 1_000_003 + i), names[i % len(names)], styles[names[i % len(names)]])
-           for i in range(n)]
+    out = [make_report(i, random.Random(seed * 1_000_003 + i), names[i % len(names)], styles[names[i % len(names)]],
+                       seed) for i in range(n)]
     for r in out:
         check_report(r)
     return out

@@ -382,6 +382,8 @@ def _scanned_markers(c, rng):
         L.append(f"HER2 (FISH): {E('HER2', w)}, HER2/CEP17 ratio {c['ratio']}, mean HER2 copies {c['copies']}/cell")
     elif c["ihc"] == "2+":
         L.append("HER2 FISH: pending, will be reported as an addendum")
+    elif c["ihc"] and rng.random() < 0.5:  # 0, 1+ or 3+ alike
+        L.append("HER2 (FISH): not performed")
     if not c["ihc"] and not c["ish"]:
         L.append("HER2: not performed")
     L.append(f"Ki-67: {c['ki67']}%")

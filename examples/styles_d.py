@@ -272,6 +272,9 @@ def her2_lines(c, rng, r):
     if ish is None:
         if ihc == "2+":
             L.append("HER2 (by in situ hybridization): Pending (reflex testing requested)")
+        elif rng.random() < 0.6:  # any unequivocal IHC score, 3+ as often as 0: the line tells nothing of the status
+            L.append("HER2 (by in situ hybridization): " + rng.choice(["Not performed", "Not indicated",
+                                                                     "Not applicable (IHC not equivocal)"]))
         return L + low, []
     d = ish_detail(c, rng)
     result = rng.choice(["Positive (amplified)", "Amplified"] if ish == "amplified" else
