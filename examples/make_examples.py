@@ -151,8 +151,9 @@ def make_report(i, rng, style, render, seed=42):
     """One tumour written in one style: {id, style, split, text, labels, evidence, tags}; labels are what the text
     states."""
     c = sample_tumour(rng)
+    # about one training tumour in eight is IHC 3+, as in practice; a draw of its own, so no other draw moves
     if style not in HELD_OUT and c["ihc"] in ("0", "1+") and random.Random(f"{seed}-{i}-3+").random() < 0.1:
-        c["ihc"], c["HER2"] = "3+", "Positive"  # training styles: IHC 3+ in one tumour in eight, as in practice
+        c["ihc"], c["HER2"] = "3+", "Positive"
     out = render(c, rng)
     return {"id": f"BR{i:05d}", "style": style, "split": HELD_OUT.get(style, "train"), "text": out["text"],
             "labels": out["labels"], "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}

@@ -163,7 +163,7 @@ def uk_her2(c, rng, ev, tags):
         add(ev, "HER2", line)
         if rng.random() < 0.35:
             line += f"; {brit(ihc_criteria(ihc, rng))}"
-        if rng.random() < 0.4:  # UK practice: ISH only for a borderline 2+, whatever the score
+        if rng.random() < 0.4:  # ISH is for a borderline 2+ only: said after 0, 1+ and 3+ alike
             line += rng.choice(["; ISH not required", "; in situ hybridisation not indicated"])
         return [line], []
     if ish is None:
