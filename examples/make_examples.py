@@ -153,7 +153,8 @@ def make_report(i, rng, style, render, seed=42):
     c = sample_tumour(rng)
     # about one training tumour in eight is IHC 3+, as in practice; a draw of its own, so no other draw moves
     if style not in HELD_OUT and c["ihc"] in ("0", "1+") and random.Random(f"{seed}-{i}-3+").random() < 0.1:
-        c["ihc"], c["HER2"] = "3+", "Positive"
+        c["ihc"] = "3+"
+        c["HER2"] = her2_status(c["ihc"], c["ish"])
     out = render(c, rng)
     return {"id": f"BR{i:05d}", "style": style, "split": HELD_OUT.get(style, "train"), "text": out["text"],
             "labels": out["labels"], "evidence": out["evidence"], "tags": sorted(set(out.get("tags", [])))}
