@@ -1163,6 +1163,10 @@ def clause(unit, task):
     return (lead + " ".join(s[start:end].split())).strip(" ,;|-").rstrip(".")
 
 
+# where a correction gives its new value: 'pT2 to pT1c', '"pN2a" should read "pN1a"', 'the correct category is pT3'
+_NEW_VALUE = re.compile(r"(?i:\bshould read\b|\bthe correct\b|\bcorrected to\b|(?<=\S )to (?=\S))")
+
+
 def _states_grade(clause):
     """Whether a clause names the histologic grade itself, not only a nuclear grade or a component score."""
     found = evidence_at(clause, "grade")
@@ -1170,12 +1174,13 @@ def _states_grade(clause):
 
 
 def hint_clauses(text):
-    """{task: [raw clauses]} for every task the text speaks of: the clauses of its MAX_MENTIONS best-ranked units
-    (an addendum or the diagnosis before the microscopic description, history and outside values last), best
-    first. A correction ranked first keeps out the lines it corrects; a stated grade keeps out a nuclear grade or
-    a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them
-    come first as one, an ISH result before the IHC score it decides ('FISH amplified, HER2 IHC 2+'; a pending
-    ISH after it), unless either is one of the past.
+    """{task: [raw clauses]} for every task the text speaks of: the clauses of its MAX_MENTIONS best-ranked units (an
+    addendum or the diagnosis before the microscopic description, history and outside values last), best first. A
+    correction ranked first keeps out the lines it corrects, and its clause starts where it gives the new value ('to
+    pT1c', 'should read "pN1a"'; the Report block keeps the whole note); a stated grade keeps out a nuclear grade or
+    a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them come
+    first as one, an ISH result before the IHC score it decides ('FISH amplified, HER2 IHC 2+'; a pending ISH after
+    it), unless either is one of the past.
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = sentences(units(text))
     out = {}
@@ -1189,7 +1194,8 @@ def hint_clauses(text):
                     past.add(c)
         found = found[:MAX_MENTIONS]
         if found and _CORRECTION.search(found[0]):
-            found = [c for c in found if _CORRECTION.search(c)]  # not the value the correction replaces
+            found = [c for c in found if _CORRECTION.search(c)]  # not the value the correction replaces,
+            found = [c[max([m.start() for m in _NEW_VALUE.finditer(c)], default=0):] for c in found]  # nor in it
         if task == "grade" and found and _states_grade(found[0]):
             found = [c for c in found if _states_grade(c)]  # not a component on the same 1-3 scale
         if task == "HER2":

@@ -1111,6 +1111,23 @@ def test_each_sentence_of_a_short_line_ranks_on_its_own():
     assert data.hint_clauses(text)["HER2"][0] == "Final HER2 status: negative"
 
 
+def test_a_correction_hint_starts_at_the_value_it_gives():
+    """A correction note's hint clause starts where it gives the new value ('to', 'should read', 'the correct ...
+    is'): with the old value first in the clause, every run from r125 to r129 read "Stage corrected from pT2 to pT1c"
+    as T2 (the synoptic line above still prints pT2). The Report block keeps the whole note."""
+    summary = ("FINAL DIAGNOSIS: Invasive ductal carcinoma, 1.5 cm.\nStage (AJCC 8th): pT2 pN2a\n\n"
+               "*** AMENDED REPORT ***\n")
+    assert data.hints(summary + "Reason for amendment: Stage corrected from pT2 to pT1c (the tumor measurements are "
+                      "unchanged).")["T"] == "to pT1c (the tumor measurements are unchanged)"
+    assert data.hints(summary + 'ADDENDUM: Typographical error in the tumor summary: "pN2a" should read "pN1a".'
+                      )["N"] == 'should read "pN1a"'
+    assert data.hints(summary + "CORRECTION: the pT category was transcribed in error as pT2; the correct category is "
+                      "pT3.")["T"] == "the correct category is pT3"
+    assert data.hints(summary + "CORRECTION NOTE (05/21/2017): pN Category corrected to pN1a (previously reported as "
+                      "pN2a; dictation error).")["N"].startswith("corrected to pN1a")
+    assert data.hints(summary)["T"] == "Stage (AJCC 8th): pT2 pN2a"  # no correction note: the clause as it stands
+
+
 def test_a_receptor_named_again_within_reach_brings_its_value():
     """'HER2: 2+, ISH not amplified, ratio 1.6, HER2 signals 3.5/cell (group 5): HER2 NEGATIVE.' is one sentence
     whose status comes past the AFTER characters read after the first 'HER2'; each time the receptor is named again
