@@ -1163,8 +1163,13 @@ def clause(unit, task):
     return (lead + " ".join(s[start:end].split())).strip(" ,;|-").rstrip(".")
 
 
-# where a correction gives its new value: 'pT2 to pT1c', '"pN2a" should read "pN1a"', 'the correct category is pT3'
 _NEW_VALUE = re.compile(r"(?i:\bshould read\b|\bthe correct\b|\bcorrected to\b|(?<=\S )to (?=\S))")
+
+
+def _from_new_value(clause):
+    """A correction's clause from where it gives the new value, its last 'to', 'should read', 'the correct' or
+    'corrected to' ('Stage corrected from pT2 to pT1c' gives 'to pT1c'); the whole clause if it has none."""
+    return clause[max((m.start() for m in _NEW_VALUE.finditer(clause)), default=0):]
 
 
 def _states_grade(clause):
@@ -1194,8 +1199,7 @@ def hint_clauses(text):
                     past.add(c)
         found = found[:MAX_MENTIONS]
         if found and _CORRECTION.search(found[0]):
-            found = [c for c in found if _CORRECTION.search(c)]  # not the value the correction replaces,
-            found = [c[max([m.start() for m in _NEW_VALUE.finditer(c)], default=0):] for c in found]  # nor in it
+            found = [_from_new_value(c) for c in found if _CORRECTION.search(c)]  # not the value it replaces
         if task == "grade" and found and _states_grade(found[0]):
             found = [c for c in found if _states_grade(c)]  # not a component on the same 1-3 scale
         if task == "HER2":
