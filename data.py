@@ -740,6 +740,8 @@ _NUMBER_OCR = [
 ]
 _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<one>[lI|])(?=[a-dA-D](?![A-Za-z])|"
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
+# a bare N or M OCR'd in a staging string, after another code or alone in brackets: 'pT2 pN1a MO', 'cN1 Ml', '(MO)'
+_BARE_OCR = re.compile(r"(?:(?<=[0-4a-dxX] )|(?<=\())(?P<pre>[NM])(?:(?P<one>[lI|])|O)(?![A-Za-z0-9])")
 _H_OCR = re.compile(r"(?<![\w-])[lI1|]-[lI1|](?=ER ?-?[2Z](?![0-9A-Za-z]))")  # 'l-IER2': the H of HER2 read as l-I
 _C_OCR = re.compile(r"(?<![A-Za-z0-9])e(?=M[01Oo](?![0-9a-z]))")  # 'eM0': the c of cM0 read as e
 _BROKEN_WORD = re.compile(r"(?<![\w-])([A-Za-z]{2,})- ([a-z]{2,})(?![\w-])")  # 'Estro- gen': cut at a column's edge
@@ -781,17 +783,26 @@ def _letters_for_digits(m):
     return w.translate(str.maketrans("01", "OI" if upper else "ol"))
 
 
+def _staged(m):
+    """Whether a bare N or M stands in a staging string: after a TNM code ('pN1a MO'), or alone in brackets."""
+    if m.string[m.start() - 1] == "(":
+        return m.string[m.end():m.end() + 1] == ")"
+    before = m.string[:m.start() - 1].rsplit(None, 1)[-1:]
+    return bool(before) and _TNM_TOKEN.fullmatch(before[0].lstrip("(")) is not None
+
+
 def repair_ocr(text):
     """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
-    eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic; and a keyword
-    hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such confusions comes back as
-    it is."""
+    pN1a MO -> pN1a M0, eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic; and a
+    keyword hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such confusions comes
+    back as it is."""
     text = _BROKEN_WORD.sub(lambda m: m[1] + m[2] if _LEXICON_RE.fullmatch(m[1] + m[2]) else m.group(), text)
     text = _C_OCR.sub("c", _H_OCR.sub("H", text))
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
     text = _TNM_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0"), text)
+    text = _BARE_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0") if _staged(m) else m.group(), text)
     text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
 
     def word(m):
@@ -842,8 +853,9 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
                            + _FIELD.format(L="M"))],
     "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
                _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"
-                      r"(?:well|moderately|poorly)[- ]differentiated|\bnott\b|\b(?:low|int(?:ermediate)?|high)[- ]gr\b")
-               + r"|\bSBR\b|\bG[1-3]\b|\b(?i:gr\.?|NHG) ?(?:I{1,3}|[1-3])\b|"
+                      r"(?:well|mod(?:erately)?|poorly)[- ]diff(?:erentiated)?\b|\bnott\b|"
+                      r"\b(?:low|int(?:ermediate)?|high)[- ]gr\b")
+               + r"|\bSBR\b|\bG[1-3]\b|\b(?i:gr\.?|NHG) ?(?:I{1,3}|i{1,3}|[1-3])\b|"
                + _words(r"differentiation:? (?:well|moderate(?:ly)?|poor(?:ly)?)\b")),
               (WEAK, _words(r"nuclear grade|tubul(?:es|e formation)|(?:tubular|glandular) (?:formation|"
                             r"differentiation)|pleomorphism|mitos[ie]s|mitotic (?:count|rate|score)|differentiated"))],

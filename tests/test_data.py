@@ -907,6 +907,8 @@ def test_recased_capitals_keep_the_evidence():
     ("ER O% PR <l%; HER2 (Score O); receptor.....o% (O percent of nuclei)",
      "ER 0% PR <1%; HER2 (Score 0); receptor.....0% (0 percent of nuclei)"),
     ("HER2: negative (scorc O); Histologic gradc ll", "HER2: negative (score 0); Histologic grade II"),
+    ("Stage IIB (pT2 pN1a MO); cT1c cNl Ml; no distant disease (MO)",
+     "Stage IIB (pT2 pN1a M0); cT1c cN1 M1; no distant disease (M0)"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -915,7 +917,8 @@ def test_ocr_confusions_are_put_back(ocr, meant):
 def test_ocr_repair_leaves_real_codes_alone():
     """Letters and digits that belong together stay: lower-case TNM codes, HbA1c, sizes, ids, Roman grades."""
     text = ("pt1c pn0 ypT0 N0 M0; pTis; T2N1; HbA1c 6.8, a1c; 1x1 cm; CEP17; SP19-4112; Ki-67 10 %; Grade I of III; "
-            "HER2 3+; old man; the patient is ill; O'Brien; 20 mm; 1/3 nodes; Grade: I; Grade: | 2 |")
+            "HER2 3+; old man; the patient is ill; O'Brien; 20 mm; 1/3 nodes; Grade: I; Grade: | 2 |; pT1c No LVI; "
+            "ratio 2.1 MOre; (MOD)")
     assert data.repair_ocr(text) == text
 
 
@@ -938,6 +941,9 @@ def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
     assert "PR" in data.unevidenced("Invasive lobular carcinoma. Oestrogen receptor Allred score 8/8.")
     assert "PR" not in data.unevidenced("Oestrogen receptor Allred 8/8, progesterone receptor Allred 6/8.")
     assert "grade" not in data.unevidenced("DX: rt breast, tm: IDC nst, nott score 2+3+3=8, 23mm")
+    for note in ("Bx showed IDC, mod diff, ER/PR+.", "Path: 2.2 cm IDC, poorly diff, 0/2 SLN.",
+                 "IDC, well-diff, 8 mm.", "path - idc, gr ii, er pos"):  # a clinic note's shorthand for the grade
+        assert "grade" not in data.unevidenced(note) and "grade" in data.hints(note)
     assert "M" not in data.unevidenced("History: biopsy-proven metastasis to the T10 vertebral body.")
     line = ("Regional Lymph Nodes (pN): pN0(i+) ER: Negative (0%). PR: Negative (0%). HER2 by IHC: Positive "
             "(Score 3+), complete intense circumferential membrane staining in >10% of tumor cells. Page 3 of 3")
