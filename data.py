@@ -783,12 +783,17 @@ def _letters_for_digits(m):
     return w.translate(str.maketrans("01", "OI" if upper else "ol"))
 
 
+def _digit_back(m):
+    """A TNM code's OCR'd digit put back: l, I or | -> 1, O -> 0 (pTlc -> pT1c, pNO -> pN0)."""
+    return m["pre"] + ("1" if m["one"] else "0")
+
+
 def _staged(m):
     """Whether a bare N or M stands in a staging string: after a TNM code ('pN1a MO'), or alone in brackets."""
     if m.string[m.start() - 1] == "(":
         return m.string[m.end():m.end() + 1] == ")"
-    before = m.string[:m.start() - 1].rsplit(None, 1)[-1:]
-    return bool(before) and _TNM_TOKEN.fullmatch(before[0].lstrip("(")) is not None
+    before = m.string[:m.start()].split()[-1]  # the word before; _BARE_OCR saw it end in a code's last character
+    return _TNM_TOKEN.fullmatch(before.lstrip("(")) is not None
 
 
 def repair_ocr(text):
@@ -801,8 +806,8 @@ def repair_ocr(text):
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
-    text = _TNM_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0"), text)
-    text = _BARE_OCR.sub(lambda m: m["pre"] + ("1" if m["one"] else "0") if _staged(m) else m.group(), text)
+    text = _TNM_OCR.sub(_digit_back, text)
+    text = _BARE_OCR.sub(lambda m: _digit_back(m) if _staged(m) else m.group(), text)
     text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
 
     def word(m):
