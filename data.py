@@ -316,7 +316,12 @@ _CELL_VALUE = r"(?:[-+<>≥≤~(]*\d|(?i:" + _STATUS_WORD + r"|pos|neg|not|none|
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"']|[-•*]\s)|(?<=;)\s+|"
                            r"(?<![:.\s])\s{3,}(?!\s|" + _CELL_VALUE + r")|"
                            r"(?<=[\w)%])\s+(?=[-–•*]\s+(?!" + _STATUS_WORD + r")[A-Z][a-z])")
-_PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])")
+# a specimen part label: after a full stop or colon, or after any word where a specimen's designation follows, with
+# a comma or ending in a specimen word ("... pT1c pNX B. Breast, right, margin, excision: benign"; not "vitamin D.")
+_PART_LABEL = re.compile(r"(?<=[.:;]\s)(?=(?:\([A-H1-9]\)|[A-H][.)]|[1-9]\))\s+[A-Z])|"
+                         r"(?<=[\w)]\s)(?=(?:\([A-H]\)|[A-H][.)])\s+[A-Z][^:.;]{0,80}(?:,[^:.;]*|"
+                         r"(?i:breast|nodes?|margin|excision|biopsy|mastectomy|lumpectomy|dissection|resection|"
+                         r"tissue|axilla|skin|nipple)):)")
 # the words of 'Key:' labels in reports, in any case: a label is one to four of them, maybe a number or date
 _LABEL_WORD = (r"(?:final|pathologic(?:al)?|our|clin(?:ical)?|gross|macro(?:scopic)?|micro(?:scopic)?|microscopy|"
                r"histolog(?:y|ic)|nuclear|overall|sbr|nottingham|primary|regional|distant|tumou?r|specimens?|"
@@ -399,8 +404,11 @@ def _cap(piece):
 
 
 def _ends_sentence(line, m):
-    """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots."""
+    """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots,
+    nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)')."""
     word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
+    if line[m.start() - 1:m.start()] == ";" and line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start()):
+        return False
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
 
 
@@ -1073,7 +1081,7 @@ def random_window(text, budget, rng, tokenizer=None):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# hint engine: per task, the raw clauses of its best-ranked units; the HER2 assays joined; nothing decided
+# hint engine: per task, the raw clauses of its best-ranked units; the HER2 assays side by side; nothing decided
 
 MAX_MENTIONS = 2   # clauses per hint line
 BEFORE, AFTER = 30, 70  # characters kept before and after the keyword, within its sentence: values follow keys
@@ -1113,18 +1121,26 @@ def _sentence(unit, at):
 _REST_OF_KEY = re.compile(r"(?:[^:()\d.]|\([^()]{0,40}\)){0,60}(?::|\.{3,})")
 
 
+NEAR = 25  # characters (not counting spaces) from a hormone receptor's name to a value that is its own
+
+
 def _keyword(unit, task):
     """The keyword of `task` a clause is cut around: the first of the strongest kind that a value follows before
-    the next 'Key:' label ('Histologic grade: Tubule formation: ... Grade 2' in two-column text: 'Grade 2')."""
+    the next 'Key:' label ('Histologic grade: Tubule formation: ... Grade 2' in two-column text: 'Grade 2'); for ER
+    and PR the first with its value near, if one is ('ER, PR and HER2 studies were performed on the prior biopsy
+    S09-1022 and showed ER positive (95%)': the second 'ER')."""
     strength, first = evidence_at(unit, task)
     rx = next(rx for s, rx in _EVIDENCE_RE[task] if s == strength)
+    valued = []
     for m in rx.finditer(unit, first.start()):
         key = _REST_OF_KEY.match(unit, m.end())  # the rest of its own label: ' Receptor (PgR, clone 1E2):'
         at = key.end() if key else m.end()
-        label = next(embedded_labels(unit, at), len(unit))
-        if strength == CODE or _VALUE.search(unit, at, label):
+        value = _VALUE.search(unit, at, next(embedded_labels(unit, at), len(unit)))
+        if strength == CODE or (value and (task not in ("ER", "PR") or
+                                           len("".join(unit[at:value.start()].split())) <= NEAR)):
             return m
-    return first
+        valued += [m] if value else []
+    return (valued or [first])[0]
 
 
 def _own_row(s, start, ms, me, end, task):
@@ -1201,8 +1217,8 @@ def hint_clauses(text):
     correction ranked first keeps out the lines it corrects, and its clause starts where it gives the new value ('to
     pT1c', 'should read "pN1a"'; the Report block keeps the whole note); a stated grade keeps out a nuclear grade or
     a component score, which are written on the same 1-3 scale. For HER2 the IHC and the ISH clause among them come
-    first as one, an ISH result before the IHC score it decides ('FISH amplified, HER2 IHC 2+'; a pending ISH after
-    it), unless either is one of the past.
+    first, side by side, an ISH result before the IHC score it decides ('FISH amplified | HER2 IHC 2+'; a pending ISH
+    after it), unless either is one of the past: a line too long for its share loses the second whole (shorten).
     The rules locate and rank evidence; they never decide or rewrite a value."""
     us = sentences(units(text))
     out = {}
@@ -1224,7 +1240,7 @@ def hint_clauses(text):
             ish = next((c for c in found if _ISH.search(c) and c != ihc and c not in past), None)
             if ihc and ish:  # an ISH result first: it decides an equivocal IHC score; a pending ISH decides nothing
                 pair = [ish, ihc] if _ISH_RESULT.search(ish) and not _ISH.search(ihc) else [ihc, ish]
-                found = [", ".join(pair)] + [c for c in found if c not in (ihc, ish)]
+                found = pair + [c for c in found if c not in (ihc, ish)]
         if found:
             out[task] = found
     return out

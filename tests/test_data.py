@@ -106,12 +106,13 @@ def test_hard_negation():
 def test_hard_her2_equivocal_with_fish():
     text = ("BREAST BIOMARKER STUDIES:\nHER2 (by immunohistochemistry): Equivocal (2+)\nKi-67: 20%\n"
             "HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6)\n")
-    h = data.hints(text)["HER2"]  # joined, not decided; the ISH result first, as it decides an IHC 2+
-    assert h == ("HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6), "
-                 "HER2 (by immunohistochemistry): Equivocal (2+)")
+    h = data.hint_clauses(text)["HER2"]  # side by side, not decided; the ISH result first, as it decides an IHC 2+
+    assert h == ["HER2 (by in situ hybridization): Amplified (HER2/CEP17 ratio 2.6)",
+                 "HER2 (by immunohistochemistry): Equivocal (2+)"]
+    assert data.shorten(h, lambda clauses: len(" | ".join(clauses)) < 80) == h[:1]  # too long: the IHC goes whole
     assert _in_slice(text, "Equivocal (2+)") and _in_slice(text, "Amplified (HER2")
     pending = text.replace("Amplified (HER2/CEP17 ratio 2.6)", "Pending (reflex testing requested)")
-    assert data.hints(pending)["HER2"] == ("HER2 (by immunohistochemistry): Equivocal (2+), "  # a pending ISH second
+    assert data.hints(pending)["HER2"] == ("HER2 (by immunohistochemistry): Equivocal (2+) | "  # a pending ISH second
                                            "HER2 (by in situ hybridization): Pending (reflex testing requested)")
     # the ASCO/CAP rule the generator labels with (guideline truth table)
     assert make_examples.her2_status("2+", "amplified") == "Positive"
@@ -158,8 +159,8 @@ def test_hard_addendum_revises():
             "ADDENDUM:\nHER2 by in situ hybridization (block A3): AMPLIFIED. Ratio 2.4.\n"
             "Final HER2 status: POSITIVE (IHC 2+, ISH amplified).\n")
     assert _in_slice(text, "Final HER2 status: POSITIVE")
-    h = data.hints(text)["HER2"]  # the addendum first, its IHC and ISH clauses joined; the earlier IHC is third
-    assert h == ("Final HER2 status: POSITIVE (IHC 2+, ISH amplified), HER2 by in situ hybridization (block A3): "
+    h = data.hints(text)["HER2"]  # the addendum first, its IHC and ISH clauses; the earlier IHC is third
+    assert h == ("Final HER2 status: POSITIVE (IHC 2+, ISH amplified) | HER2 by in situ hybridization (block A3): "
                  "AMPLIFIED")
 
 
@@ -239,6 +240,34 @@ def test_one_line_lists_and_receptor_labels_are_cut():
     h = data.hints(text)
     assert h["PR"].startswith("Progesterone receptor (performed on core biopsy SP19-4112): positive, 10%")
     assert h["grade"] == "Nottingham grade 2 (tubules 1, nuclei 2, mitoses 3)"
+
+
+def test_one_line_text_is_cut_before_a_specimen_part_and_not_inside_parentheses():
+    """A specimen part label cuts a long line after any word where the specimen's designation follows ('pNX B.
+    Breast, right, ...:'), not after 'vitamin D.' or a component score's '1)'; a semicolon inside parentheses
+    cuts nothing ('(tubules 3, nuclei 2, mitoses 1; total score 6/9)')."""
+    text = ("- Invasive ductal carcinoma, Nottingham grade 2 (tubules 3, nuclei 2, mitoses 1; total score 6/9), 17 mm "
+            "- Pathologic stage (AJCC 8th edition): pT1c pNX B. Breast, right, additional superior margin, excision: "
+            "benign breast parenchyma; new margin free of carcinoma. Medications: lisinopril, vitamin D. Axillary "
+            "ultrasound: one borderline node. Grade: 2 (tubules 3, nuclei 2, mitoses 1) Lymphovascular invasion: no")
+    units = data.report_lines(text)
+    assert "- Invasive ductal carcinoma, Nottingham grade 2 (tubules 3, nuclei 2, mitoses 1; total score 6/9), " \
+           "17 mm" in units
+    assert "Pathologic stage (AJCC 8th edition): pT1c pNX" in units
+    assert "B. Breast, right, additional superior margin, excision: benign breast parenchyma;" in units
+    assert "Medications: lisinopril, vitamin D." in units
+    assert "Grade: 2 (tubules 3, nuclei 2, mitoses 1)" in units
+    assert data.hints(text)["T"].startswith("stage (AJCC 8th edition): pT1c pNX")
+
+
+def test_a_receptor_named_in_a_list_is_read_where_its_value_is():
+    """'ER, PR and HER2 studies were performed on ... and showed ER positive (95%)': the hint of ER and of PR is
+    the mention their value follows, not the list that names them first."""
+    text = ("COMMENT: Estrogen receptor, progesterone receptor and HER2/neu studies were performed on the prior core "
+            "biopsy (S09-10222) and showed ER positive (95%), PR negative (0%) and HER2/neu negative (1+).")
+    h = data.hints(text)
+    assert h["ER"].startswith("ER positive (95%)") and h["PR"].startswith("PR negative (0%)")
+    assert data.hints("ER/PR: positive (90%)")["ER"] == "ER/PR: positive (90%)"  # a value near the first: kept
 
 
 def test_one_line_checklist_keeps_an_abbreviated_label_whole():
@@ -337,7 +366,7 @@ def test_ocr_corrupted_evidence_is_found_and_copied_as_is():
     assert h["T"] == "Pathologic stage: pTlc pNO cMO" and h["N"] == h["M"] == h["T"]
     assert h["grade"] == "NOTTINGHAM GRADE ll/III"
     assert h["ER"] == "Estr0gen receptor: P0SITIVE (90%)" and h["PR"] == "PROGESTERONE RECEPTOR: NEGATlVE"
-    assert h["HER2"] == "FISH: amplifed, HER2 (lHC): 2+"
+    assert h["HER2"] == "FISH: amplifed | HER2 (lHC): 2+"
     assert data.hints("Tumor grade: 3\nHistologic gradc: 2")["grade"] == "Tumor grade: 3 | Histologic gradc: 2"
     assert data.hints("Return To clinic; T-cells; ERBB2 pathway")  == {"HER2": "ERBB2 pathway"}  # no 'To' as T0
 
@@ -350,8 +379,8 @@ def test_her2_joins_ihc_and_ish_of_this_tumour_only():
     now = "BIOMARKERS:\nHER2 FISH: not amplified (ratio 1.2)\n"
     past = "CLINICAL HISTORY:\nPrior left breast cancer in 2009, HER2 IHC 3+.\n\n"
     assert data.hint_clauses(past + now)["HER2"][0] == "HER2 FISH: not amplified (ratio 1.2)"
-    assert data.hint_clauses(now + "HER2 IHC: 2+ (equivocal)\n")["HER2"][0] == \
-        "HER2 FISH: not amplified (ratio 1.2), HER2 IHC: 2+ (equivocal)"
+    assert data.hint_clauses(now + "HER2 IHC: 2+ (equivocal)\n")["HER2"] == \
+        ["HER2 FISH: not amplified (ratio 1.2)", "HER2 IHC: 2+ (equivocal)"]
 
 
 def test_a_header_the_rules_do_not_know_ends_the_history():
@@ -577,7 +606,7 @@ def test_prompt_blocks_and_truncation_keep_hints(tok):
     assert all(lbl in head for labels in data.LABEL_SETS.values() for lbl in labels)
     assert list(lines) == data.TASKS
     assert lines["T"] == "T_hint: Primary Tumor (pT): pT2"
-    assert lines["HER2"] == "HER2_hint: HER2 FISH: Amplified, HER2 (by immunohistochemistry): Equivocal (2+)"
+    assert lines["HER2"] == "HER2_hint: HER2 FISH: Amplified | HER2 (by immunohistochemistry): Equivocal (2+)"
     assert lines["M"] == "M_hint: none"
     rep = data.Report("r1", text, {t: None for t in data.TASKS})
     ids, spans, cut = data.encode_report(rep, tok, max_length=1000)
@@ -1062,7 +1091,8 @@ def test_a_cap_biomarker_template_gives_the_value_printed_below_its_key():
     found = {t: c[0] for t, c in data.hint_clauses(data.as_read(CAP_BIOMARKERS)).items()}
     assert found["ER"].startswith("Estrogen Receptor (ER) Status Low Positive"), found["ER"]
     assert found["PR"].startswith("Progesterone Receptor (PgR) Status Negative"), found["PR"]
-    assert "not amplified" in found["HER2"] and "Equivocal (Score 2+)" in found["HER2"], found["HER2"]
+    her2 = data.hints(data.as_read(CAP_BIOMARKERS))["HER2"]
+    assert "not amplified" in her2 and "Equivocal (Score 2+)" in her2, her2
     assert "SP1" not in found["ER"] and "1E2" not in found["PR"]
 
 
