@@ -406,9 +406,9 @@ def _cap(piece):
 def _ends_sentence(line, m):
     """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots,
     nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)')."""
-    word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
     if line[m.start() - 1:m.start()] == ";" and line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start()):
         return False
+    word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
 
 
@@ -1085,6 +1085,7 @@ def random_window(text, budget, rng, tokenizer=None):
 
 MAX_MENTIONS = 2   # clauses per hint line
 BEFORE, AFTER = 30, 70  # characters kept before and after the keyword, within its sentence: values follow keys
+NEAR = 25  # characters (not counting spaces) from a hormone receptor's name to a value that is its own
 _IHC = re.compile(r"(?i:[il1|]hc|[il1|](?:m|rn)(?:m|rn)un[o0]|herceptest|\bscore\b)|\b[0-3] ?\+")
 _ISH = re.compile(r"(?i:\b(?:f|s|c|dd|d)?[il1|]sh\b|hybridi|amplif|ratio|cep-?17|cop(?:y|ies))")
 _ISH_RESULT = re.compile(r"(?i:amplif|ratio|positive|negative|\bgroup\b)")  # not "pending", "ordered", "to follow"
@@ -1121,9 +1122,6 @@ def _sentence(unit, at):
 _REST_OF_KEY = re.compile(r"(?:[^:()\d.]|\([^()]{0,40}\)){0,60}(?::|\.{3,})")
 
 
-NEAR = 25  # characters (not counting spaces) from a hormone receptor's name to a value that is its own
-
-
 def _keyword(unit, task):
     """The keyword of `task` a clause is cut around: the first of the strongest kind that a value follows before
     the next 'Key:' label ('Histologic grade: Tubule formation: ... Grade 2' in two-column text: 'Grade 2'); for ER
@@ -1131,16 +1129,16 @@ def _keyword(unit, task):
     S09-1022 and showed ER positive (95%)': the second 'ER')."""
     strength, first = evidence_at(unit, task)
     rx = next(rx for s, rx in _EVIDENCE_RE[task] if s == strength)
-    valued = []
+    valued = None  # the first mention a value follows, however far
     for m in rx.finditer(unit, first.start()):
         key = _REST_OF_KEY.match(unit, m.end())  # the rest of its own label: ' Receptor (PgR, clone 1E2):'
         at = key.end() if key else m.end()
         value = _VALUE.search(unit, at, next(embedded_labels(unit, at), len(unit)))
-        if strength == CODE or (value and (task not in ("ER", "PR") or
-                                           len("".join(unit[at:value.start()].split())) <= NEAR)):
+        near = value and len("".join(unit[at:value.start()].split())) <= NEAR
+        if strength == CODE or near or (value and task not in ("ER", "PR")):
             return m
-        valued += [m] if value else []
-    return (valued or [first])[0]
+        valued = valued or (m if value else None)
+    return valued or first
 
 
 def _own_row(s, start, ms, me, end, task):
