@@ -971,7 +971,8 @@ def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
     assert "PR" not in data.unevidenced("Oestrogen receptor Allred 8/8, progesterone receptor Allred 6/8.")
     assert "grade" not in data.unevidenced("DX: rt breast, tm: IDC nst, nott score 2+3+3=8, 23mm")
     for note in ("Bx showed IDC, mod diff, ER/PR+.", "Path: 2.2 cm IDC, poorly diff, 0/2 SLN.",
-                 "IDC, well-diff, 8 mm.", "path - idc, gr ii, er pos"):  # a clinic note's shorthand for the grade
+                 "IDC, well-diff, 8 mm.", "path - idc, gr ii, er pos", "IDC, mSBR score 7, 14 mm",
+                 "IDC (mBR score 5), ER+"):  # a clinic note's shorthand for the grade
         assert "grade" not in data.unevidenced(note) and "grade" in data.hints(note)
     assert "M" not in data.unevidenced("History: biopsy-proven metastasis to the T10 vertebral body.")
     line = ("Regional Lymph Nodes (pN): pN0(i+) ER: Negative (0%). PR: Negative (0%). HER2 by IHC: Positive "
