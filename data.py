@@ -868,7 +868,7 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
                _words(r"nottingham|elston|bloom[- ]?richardson|score\s*(?:of\s*)?\d\s*/\s*9|\b[3-9]\s*/\s*9\b|"
                       r"(?:well|mod(?:erately)?|poorly)[- ]diff(?:erentiated)?\b|\bnott\b|"
                       r"\b(?:low|int(?:ermediate)?|high)[- ]gr\b")
-               + r"|\b[mM]?SBR\b|\bG[1-3]\b|\b(?i:gr\.?|NHG) ?(?:I{1,3}|i{1,3}|[1-3])\b|\b[mM]?BR (?:score|grade)\b|"
+               + r"|\b[mM]?SBR\b|\bG[1-3]\b|\b(?i:gr\.?|NHG) ?(?:I{1,3}|i{1,3}|[1-3])\b|\b[mM]?BR score\b|"
                + _words(r"differentiation:? (?:well|moderate(?:ly)?|poor(?:ly)?)\b")),
               (WEAK, _words(r"nuclear grade|tubul(?:es|e formation)|(?:tubular|glandular) (?:formation|"
                             r"differentiation)|pleomorphism|mitos[ie]s|mitotic (?:count|rate|score)|differentiated"))],
