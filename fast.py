@@ -54,10 +54,11 @@ def eager_attention(q, k, v, attn_mask, is_causal):
     n_kv, S = k.shape[1], k.shape[2]
     g = nh // n_kv  # heads j g ... j g + g - 1 read kv head j
     s = (q.reshape(B, n_kv, g * T, hd) @ k.transpose(-1, -2) * hd ** -0.5).view(B, nh, T, S)  # (B, nh, T, S)
+    # the mask is added as 0 / -inf, not applied with masked_fill: the same scores, and no masking pass backward
     if is_causal:
-        attn_mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
-    if attn_mask is not None:
-        s = s.masked_fill(~attn_mask, float("-inf"))
+        s = s + torch.full((T, S), float("-inf"), dtype=s.dtype, device=s.device).triu_(1)
+    elif attn_mask is not None:
+        s = s + torch.zeros(attn_mask.shape, dtype=s.dtype, device=s.device).masked_fill_(~attn_mask, float("-inf"))
     p = torch.softmax(s, dim=-1)  # (B, nh, T, S)
     return (p.view(B, n_kv, g * T, S) @ v).view(B, nh, T, hd)
 

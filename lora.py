@@ -10,10 +10,12 @@ peft.PeftModel.from_pretrained and the reverse. Nothing here imports peft.
 The MTL paper's other adapters (Table II) follow, in the same file format: (IA)^3 vectors and prefix tuning.
 """
 
+import contextlib
 import functools
 import json
 import math
 import os
+import signal
 
 import torch
 import torch.nn as nn
@@ -240,6 +242,24 @@ def save_adapter(model, out_dir, base_model_name_or_path=None):
         "inference_mode": True, "revision": None,
     }
     _write_peft(out_dir, config, tensors)
+
+
+@contextlib.contextmanager
+def no_interrupt():
+    """Hold Ctrl-C back for a few lines that must run together (an optimizer update and its record, a
+    checkpoint's files); it is raised right after them."""
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    except ValueError:  # not the main thread: nothing to hold back
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
 
 
 def atomic_write(path, write, mode="wb"):

@@ -62,7 +62,6 @@ The alignment paper does not say where it departs from this recipe; our defaults
 
 import argparse
 import collections
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -70,7 +69,6 @@ import json
 import os
 import pathlib
 import re
-import signal
 import sys
 import time
 
@@ -312,23 +310,6 @@ def sha256(path):
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def no_interrupt():
-    """Hold Ctrl-C back while a checkpoint is written; it is raised right after."""
-    caught = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-    except ValueError:  # not the main thread: nothing to hold back
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
 def save_stage(model, stage_dir, meta, optimizer=None, scheduler=None):
     """Write the adapter, the optimizer state (unfinished stages) and stage.json, in that order, each atomically.
 
@@ -337,7 +318,7 @@ def save_stage(model, stage_dir, meta, optimizer=None, scheduler=None):
     """
     stage_dir = pathlib.Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    with no_interrupt():
+    with lora.no_interrupt():
         tmp_dir = stage_dir / f".adapter.tmp{os.getpid()}"
         lora.save_adapter(model, tmp_dir, base_model_name_or_path=meta["base_model"])
         for name in (lora.CONFIG_NAME, lora.WEIGHTS_NAME):
@@ -529,11 +510,12 @@ def train_stage(model, tok, stage, examples, s, out, base_model):
                 loss = step_fn(model, tok, batch, s, generator)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, s["max_grad_norm"])
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            meta["loss"].append(round(loss.item(), 5))
-            meta.update(steps_done=step + 1, seconds=round(time.time() - t0, 1))
+            with lora.no_interrupt():  # the update and its record together: Ctrl-C saves a finished step
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                meta["loss"].append(round(loss.item(), 5))
+                meta.update(steps_done=step + 1, seconds=round(time.time() - t0, 1))
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if (step + 1) % s["save_every"] == 0 and step + 1 < s["steps"]:
                 save_stage(model, stage_dir, meta, optimizer, scheduler)

@@ -42,10 +42,10 @@ import data
 import evaluate
 from heads import MultiTaskHeads, attention_pool, length_batches, span_pool
 from llama import choose_precision, first_blocks, load_model, load_tokenizer, pad_batch, resolve_model
-from lora import atomic_write, inject_ia3, inject_lora, inject_prefix, load_any, save_any
+from lora import atomic_write, inject_ia3, inject_lora, inject_prefix, load_any, no_interrupt, save_any
 from losses import IGNORE, balanced_class_weights, multitask_cross_entropy
 
-CHECKPOINT = "checkpoint.pt"   # the last finished optimizer step: trainables, optimizer, scheduler, RNG, position
+CHECKPOINT = "checkpoint.pt"   # a finished optimizer step (--save-every, epoch end, Ctrl-C): weights, optimizer, RNG
 BEST = "best.pt"               # the trainables of the epoch with the lowest validation loss
 PROBE_L2 = 0.003               # --head-init probe: L2 penalty on the head weights (per task, on standardized z)
 PROBE_ITERS = 100              # L-BFGS iterations of that fit
@@ -104,7 +104,7 @@ class TrainConfig:
     eval_batch: int = 8
     augment: float = 0.0
     absent: float = 0.5
-    save_every: int = 1
+    save_every: int = 50
     threads: int | None = None
 
     @classmethod
@@ -198,7 +198,9 @@ def train_parser():
     p.add_argument("--absent", type=float,
                    help="of the reports --augment picks, the share whose not-stated fields (up to two) are written "
                         "as not stated ('Nottingham grade: not assessable', 'HER2: pending'; data.state_absence)")
-    p.add_argument("--save-every", type=int, help="checkpoint every N optimizer steps")
+    p.add_argument("--save-every", type=int,
+                   help="checkpoint every N optimizer steps and at each epoch's end; Ctrl-C saves the last finished "
+                        "step, a kill -9 loses the steps since the last checkpoint")
     p.add_argument("--threads", type=int,
                    help="CPU threads (default: all cores; 1 is faster when other jobs share the cores)")
     return p
@@ -461,7 +463,7 @@ def check_inputs(cfg):
 # training
 
 class TrainingError(Exception):
-    """A failed step (non-finite loss, out of memory); the last checkpoint stays on disk."""
+    """A failed step (non-finite loss, out of memory), stopped before it changed the weights."""
 
 
 @torch.no_grad()
@@ -561,6 +563,7 @@ class Run:
     steps_per_epoch: int
     total_steps: int
     state: dict               # step, epoch, best_val, bad_epochs, history, log, train_seconds, done: the checkpoint
+    rng: dict | None = None   # the RNG states as the last finished optimizer step left them, for the checkpoint
 
     @property
     def checkpoint(self):
@@ -575,9 +578,14 @@ def train_one(cfg, out, reports_split, label_sets, tok, device):
     resume_or_init(run, cfg, tok, device)
     bar = tqdm(total=run.total_steps, initial=run.state["step"], desc=os.path.basename(out.rstrip("/")) or "train",
                unit="step", dynamic_ncols=True, file=sys.stderr)
-    while not run.state["done"] and run.state["epoch"] < cfg.epochs:
-        train_epoch(run, cfg, tok, device, bar)
-        end_epoch(run, cfg, tok, device)
+    try:
+        while not run.state["done"] and run.state["epoch"] < cfg.epochs:
+            train_epoch(run, cfg, tok, device, bar)
+            end_epoch(run, cfg, tok, device)
+    except (KeyboardInterrupt, TrainingError):  # nothing of a finished step is lost
+        bar.close()
+        save_checkpoint(run)
+        raise
     bar.close()
     export(run, cfg)
     return run.model, run.dtype, {"trainable_params": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
@@ -614,6 +622,7 @@ def resume_or_init(run, cfg, tok, device):
     exactly). Otherwise the z statistics and heads from the frozen model (init_heads)."""
     if not (cfg.resume and os.path.exists(run.checkpoint)):
         init_heads(run.model, run.train_seqs, run.y_train, run.weights, cfg, tok.pad_id, run.dtype, device)
+        run.rng = rng_state()
         return
     try:
         ckpt = torch.load(run.checkpoint, weights_only=False)
@@ -625,16 +634,20 @@ def resume_or_init(run, cfg, tok, device):
     run.scheduler.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["rng"]["torch"])
     random.setstate(ckpt["rng"]["python"])
-    run.state = ckpt["state"]
+    run.state, run.rng = ckpt["state"], ckpt["rng"]
     print(f"resumed {run.out} at optimizer step {run.state['step']}/{run.total_steps} "
           f"(epoch {run.state['epoch'] + 1})", file=sys.stderr)
 
 
+def rng_state():
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
 def save_checkpoint(run):
-    """The last finished optimizer step: trainables, optimizer, scheduler, state and RNG, written atomically."""
+    """The last finished optimizer step: trainables, optimizer, scheduler, state and RNG, written atomically. Also
+    after a step was cut short (Ctrl-C, a failed step): its half-done work was never applied to the weights."""
     ckpt = {"trainables": trainable_state(run.model), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "state": run.state,
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
+            "scheduler": run.scheduler.state_dict(), "state": run.state, "rng": run.rng}
     atomic_write(run.checkpoint, lambda f: torch.save(ckpt, f))
 
 
@@ -647,23 +660,28 @@ def train_epoch(run, cfg, tok, device, bar):
     micro = [order[i:i + cfg.micro_batch] for i in range(0, len(order), cfg.micro_batch)]
     for s in range(state["step"] - epoch * run.steps_per_epoch, run.steps_per_epoch):
         t0 = time.time()
-        step_loss, tokens = optimizer_step(run, cfg, tok, device, micro[s * cfg.accum:(s + 1) * cfg.accum])
-        dt = time.time() - t0
-        state["step"] += 1
-        state["train_seconds"] += dt
-        lr = run.scheduler.get_last_lr()[0]
-        state["log"].append({"step": state["step"], "epoch": epoch + 1, "loss": step_loss, "lr": lr, "seconds": dt,
-                             "tokens": tokens})
+        step_loss, tokens = accumulate(run, cfg, tok, device, micro[s * cfg.accum:(s + 1) * cfg.accum])
+        with no_interrupt():  # the update and its record together, so that Ctrl-C saves a finished step
+            run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            dt = time.time() - t0
+            state["step"] += 1
+            state["train_seconds"] += dt
+            lr = run.scheduler.get_last_lr()[0]
+            state["log"].append({"step": state["step"], "epoch": epoch + 1, "loss": step_loss, "lr": lr,
+                                 "seconds": dt, "tokens": tokens})
+            run.rng = rng_state()
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
         if state["step"] % cfg.save_every == 0 or s == run.steps_per_epoch - 1:
             save_checkpoint(run)
 
 
-def optimizer_step(run, cfg, tok, device, group):
-    """One optimizer step over a group of micro-batches (gradient accumulation) -> (loss, tokens read).
+def accumulate(run, cfg, tok, device, group):
+    """The gradients of one optimizer step, summed over its group of micro-batches -> (loss, tokens read).
 
-    A non-finite loss or running out of memory is a TrainingError; the last checkpoint stays as it is."""
+    A non-finite loss or running out of memory is a TrainingError, before anything changed the weights."""
     model, epoch = run.model, run.state["epoch"]
     model.train()
     tokens, step_loss = 0, 0.0
@@ -681,18 +699,19 @@ def optimizer_step(run, cfg, tok, device, group):
             loss.backward()
             step_loss += float(loss.detach())
             tokens += int(mask.sum())
-        run.optimizer.step()
-        run.scheduler.step()
-        run.optimizer.zero_grad(set_to_none=True)
     except (MemoryError, RuntimeError) as e:
         if not out_of_memory(e):
             raise
         raise TrainingError(f"out of memory at optimizer step {run.state['step'] + 1} (epoch {epoch + 1}): "
                             f"{str(e)[:200]}; try a smaller --micro-batch or --max-length; "
-                            f"last checkpoint kept at {run.checkpoint}") from None
+                            f"{saved_step(run)}") from None
     except TrainingError as e:
-        raise TrainingError(f"{e}; last checkpoint kept at {run.checkpoint}") from None
+        raise TrainingError(f"{e}; {saved_step(run)}") from None
     return step_loss, tokens
+
+
+def saved_step(run):
+    return f"optimizer step {run.state['step']}, the last finished, is saved in {run.checkpoint}"
 
 
 def out_of_memory(e):
@@ -729,27 +748,29 @@ def end_epoch(run, cfg, tok, device):
     state, epoch = run.state, run.state["epoch"]
     vloss, vf1 = validate(run.model, run.val_seqs, run.y_val, run.weights, tok.pad_id, cfg.eval_batch, run.dtype,
                           device)
-    epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
-    state["history"].append({"epoch": epoch + 1, "train_loss": sum(e["loss"] for e in epoch_log) / len(epoch_log),
-                             "val_loss": vloss, "val_macro_f1": vf1, "step": state["step"],
-                             "seconds": sum(e["seconds"] for e in epoch_log)})
-    tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
-               f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
-    if vloss < state["best_val"]:
-        state["best_val"], state["bad_epochs"] = vloss, 0
-        best = trainable_state(run.model)
-        atomic_write(os.path.join(run.out, BEST), lambda f: torch.save(best, f))
-    else:
-        state["bad_epochs"] += 1
-        if state["bad_epochs"] >= cfg.patience:
-            tqdm.write(f"early stopping: validation loss has not improved for {cfg.patience} epoch(s)",
-                       file=sys.stderr)
-            state["done"] = True
-    state["epoch"] = epoch + 1
-    if state["done"] or state["epoch"] == cfg.epochs:
-        state["step"] = run.total_steps if state["done"] else state["step"]
-    write_json(state["history"], os.path.join(run.out, "epochs.json"))
-    save_checkpoint(run)
+    with no_interrupt():  # the epoch's record, best.pt and the checkpoint agree
+        epoch_log = [e for e in state["log"] if e["epoch"] == epoch + 1]
+        train_loss = sum(e["loss"] for e in epoch_log) / len(epoch_log)
+        state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": vloss,
+                                 "val_macro_f1": vf1, "step": state["step"],
+                                 "seconds": sum(e["seconds"] for e in epoch_log)})
+        tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
+                   f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
+        if vloss < state["best_val"]:
+            state["best_val"], state["bad_epochs"] = vloss, 0
+            best = trainable_state(run.model)
+            atomic_write(os.path.join(run.out, BEST), lambda f: torch.save(best, f))
+        else:
+            state["bad_epochs"] += 1
+            if state["bad_epochs"] >= cfg.patience:
+                tqdm.write(f"early stopping: validation loss has not improved for {cfg.patience} epoch(s)",
+                           file=sys.stderr)
+                state["done"] = True
+        state["epoch"] = epoch + 1
+        if state["done"] or state["epoch"] == cfg.epochs:
+            state["step"] = run.total_steps if state["done"] else state["step"]
+        write_json(state["history"], os.path.join(run.out, "epochs.json"))
+        save_checkpoint(run)
 
 
 def export(run, cfg):
@@ -829,7 +850,7 @@ def train_main(argv):
             return 2
         changed = [f"--{k.replace('_', '-')}: {saved.get(k)!r} in the run, {v!r} now"
                    for k, v in dataclasses.asdict(cfg).items()
-                   if k not in ("resume", "threads", "out") and saved.get(k) != v]  # a run may be moved
+                   if k not in ("resume", "threads", "out", "save_every") and saved.get(k) != v]  # a run may move
         if changed:  # a resumed run must be the run it continues: refuse, and say what differs
             print(f"train_mtl.py: --resume with settings that differ from {cfg_path}; use the run's settings or "
                   f"another --out:\n  " + "\n  ".join(changed), file=sys.stderr)

@@ -3,8 +3,9 @@ train, train_mtl.py predict, evaluate.py, train_align.py) stops with a message t
 or flag, without a traceback, and without touching a file that existed before (nothing lost).
 
 Each case is a function that builds the command line from a context of good inputs (a tiny model, a reports
-file, a finished run, a pairs file) and damages one thing; CASES is the table. A last test kills a training run
-with SIGKILL mid-epoch and checks that --resume reaches the same final metrics as an uninterrupted run.
+file, a finished run, a pairs file) and damages one thing; CASES is the table. The last tests stop a training run
+mid-epoch (SIGKILL, Ctrl-C in a step, Ctrl-C in the optimizer update) and check that --resume reaches the same final
+metrics as an uninterrupted run.
 """
 import json
 import pathlib
@@ -418,27 +419,84 @@ sys.exit(train_mtl.main({argv!r}))
 """
 
 
-def test_kill_9_mid_epoch_then_resume_reaches_the_same_metrics(good, tmp_path):
-    """2 epochs x 3 optimizer steps of 3 micro-batches; killed at micro-batch 14 (epoch 2, step 5, after the
-    checkpoint of step 4), resumed: the same metrics, weights and training losses as an uninterrupted run."""
-    def argv(out):
-        return ["--data", good["reports"], "--model", good["model"], "--out", str(out), "--quant", "fp32",
-                "--precision", "fp32", "--micro-batch", "2", "--accum", "3", "--epochs", "2", "--patience", "5",
-                "--lr", "5e-3", "--threads", "1"]
-    assert train_mtl.main(argv(tmp_path / "straight")) == 0
-    root = str(pathlib.Path(__file__).resolve().parents[1])
-    child = subprocess.run([sys.executable, "-c", KILLER.format(root=root, at=14, argv=argv(tmp_path / "killed"))],
-                           capture_output=True, text=True, timeout=300)
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    killed = tmp_path / "killed"
-    assert torch.load(killed / "checkpoint.pt", weights_only=False)["state"]["step"] == 4
-    assert not (killed / "metrics.json").exists()
-    assert train_mtl.main(argv(killed) + ["--resume"]) == 0
-    a, b = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "straight", killed))
+def stopped_run_argv(good, out):
+    """2 epochs x 3 optimizer steps of 3 micro-batches, with dropout (the RNG state must survive a stop too)."""
+    return ["--data", good["reports"], "--model", good["model"], "--out", str(out), "--quant", "fp32",
+            "--precision", "fp32", "--micro-batch", "2", "--accum", "3", "--epochs", "2", "--patience", "5",
+            "--lr", "5e-3", "--threads", "1", "--save-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def straight(good, tmp_path_factory):
+    """The uninterrupted run that a stopped and resumed run must reproduce."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert train_mtl.main(stopped_run_argv(good, out)) == 0
+    return out
+
+
+def checkpoint_step(run):
+    return torch.load(run / "checkpoint.pt", weights_only=False)["state"]["step"]
+
+
+def assert_resumes_to(straight, stopped, argv):
+    """--resume finishes the stopped run with the uninterrupted run's metrics, weights and training losses."""
+    assert not (stopped / "metrics.json").exists()
+    assert train_mtl.main(argv + ["--resume"]) == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, stopped))
     assert (a["test"], a["val"], a["best_val_loss"]) == (b["test"], b["val"], b["best_val_loss"])
     from safetensors.torch import load_file
-    wa, wb = (load_file(d / "adapter" / "adapter_model.safetensors") for d in (tmp_path / "straight", killed))
+    wa, wb = (load_file(d / "adapter" / "adapter_model.safetensors") for d in (straight, stopped))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    losses = [[json.loads(l)["loss"] for l in open(d / "train_log.jsonl")] for d in (tmp_path / "straight", killed)]
+    losses = [[json.loads(l)["loss"] for l in open(d / "train_log.jsonl")] for d in (straight, stopped)]
     assert losses[0] == losses[1] and len(losses[0]) == 6
-    assert not [p.name for p in killed.iterdir() if ".tmp" in p.name]  # no half-written file left behind
+    assert not [p.name for p in stopped.iterdir() if ".tmp" in p.name]  # no half-written file left behind
+
+
+def test_kill_9_mid_epoch_then_resume_reaches_the_same_metrics(good, straight, tmp_path):
+    """Killed at micro-batch 14 (epoch 2, step 5, after the checkpoint of step 4 that --save-every 2 writes):
+    step 5 is lost, and --resume redoes it."""
+    killed = tmp_path / "killed"
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    child = subprocess.run([sys.executable, "-c", KILLER.format(root=root, at=14, argv=stopped_run_argv(good, killed))],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert checkpoint_step(killed) == 4
+    assert_resumes_to(straight, killed, stopped_run_argv(good, killed))
+
+
+def test_ctrl_c_mid_step_saves_the_last_finished_step(good, straight, tmp_path, monkeypatch):
+    """Ctrl-C at the end of the forward pass of step 6's first micro-batch (no periodic checkpoint since step 4):
+    step 5 is saved, with the RNG state it left, and --resume reaches the uninterrupted run's metrics."""
+    forward, calls = train_mtl.Classifier.forward, [0]
+
+    def interrupted(self, *a):
+        out = forward(self, *a)  # its LoRA dropout has drawn from the RNG
+        calls[0] += self.training
+        if calls[0] == 16:
+            raise KeyboardInterrupt
+        return out
+    monkeypatch.setattr(train_mtl.Classifier, "forward", interrupted)
+    stopped = tmp_path / "stopped"
+    assert train_mtl.main(stopped_run_argv(good, stopped)) == 130
+    assert checkpoint_step(stopped) == 5
+    monkeypatch.setattr(train_mtl.Classifier, "forward", forward)
+    assert_resumes_to(straight, stopped, stopped_run_argv(good, stopped))
+
+
+def test_ctrl_c_during_the_optimizer_update_waits_for_it(good, straight, tmp_path, monkeypatch):
+    """SIGINT arriving inside step 5's AdamW update: the update and its record finish first, then the run stops
+    with step 5 saved; a Ctrl-C that split them would resume from weights one update ahead of the step count."""
+    step, calls = torch.optim.AdamW.step, [0]
+
+    def interrupted(self, *a, **k):
+        out = step(self, *a, **k)
+        calls[0] += 1
+        if calls[0] == 5:
+            signal.raise_signal(signal.SIGINT)
+        return out
+    monkeypatch.setattr(torch.optim.AdamW, "step", interrupted)
+    stopped = tmp_path / "stopped"
+    assert train_mtl.main(stopped_run_argv(good, stopped)) == 130
+    assert checkpoint_step(stopped) == 5
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    assert_resumes_to(straight, stopped, stopped_run_argv(good, stopped))
