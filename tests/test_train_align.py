@@ -1,6 +1,7 @@
 """train_align.py on a tiny random Llama (built and saved by transformers) with a tiny word-level tokenizer."""
 import json
 import pathlib
+import signal
 import sys
 
 import numpy as np
@@ -152,6 +153,29 @@ def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, monkeypatch)
     cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     a, b = (json.loads((tmp_path / d / "stage1" / "stage.json").read_text()) for d in ("straight", "cut"))
     assert b["complete"] and b["loss"] == a["loss"]  # exact: batches, masks and dropout depend on (seed, step)
+    from safetensors.torch import load_file
+    wa, wb = (load_file(tmp_path / d / "stage1" / lora.WEIGHTS_NAME) for d in ("straight", "cut"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_ctrl_c_during_the_optimizer_update_waits_for_it(tiny, tmp_path, monkeypatch):
+    """SIGINT inside step 4's AdamW update: the update and its record finish, step 4 is saved, and the resumed stage
+    equals the uninterrupted one (a Ctrl-C that split them would save weights one update ahead of steps_done)."""
+    cli(tiny, tmp_path / "straight", "--stages", "1", "--steps", "5", "--save_every", "2")
+    step, calls = torch.optim.AdamW.step, [0]
+
+    def interrupted(self, *a, **k):
+        out = step(self, *a, **k)
+        calls[0] += 1
+        if calls[0] == 4:
+            signal.raise_signal(signal.SIGINT)
+        return out
+    monkeypatch.setattr(torch.optim.AdamW, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
+    assert train_align.read_stage(tmp_path / "cut", 1)["steps_done"] == 4
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     from safetensors.torch import load_file
     wa, wb = (load_file(tmp_path / d / "stage1" / lora.WEIGHTS_NAME) for d in ("straight", "cut"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
