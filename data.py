@@ -994,8 +994,10 @@ def sentences(us):
 
 def ranked(us, task):
     """Indices of the units that speak of `task`, best evidence first: section weight x distractor penalty x
-    keyword strength; ties keep document order. For M, a unit that writes the category comes first."""
-    scored = [(task == "M" and not _M_CATEGORY.search(u.text), -u.weight * u.strength[task], i)
+    keyword strength; ties keep document order, but an ISH result goes before the HER2 score it decides. For M, a
+    unit that writes the category comes first."""
+    scored = [(task == "M" and not _M_CATEGORY.search(u.text), -u.weight * u.strength[task],
+               task == "HER2" and not (_ISH.search(u.text) and _ISH_RESULT.search(u.text)), i)
               for i, u in enumerate(us) if task in u.strength]
     return [i for *_, i in sorted(scored)]
 

@@ -341,7 +341,7 @@ def test_one_line_cap_checklist_cuts_each_key_from_the_value_before_it():
         assert unit in units, (unit, units)
     hints = data.hints(text)
     assert hints["T"].startswith("pT Category: pT2") and hints["N"].startswith("pN Category: pN1a")
-    assert "In Situ Hybridization: Not amplified" in hints["HER2"] and "Equivocal (Score 2+)" in hints["HER2"]
+    assert hints["HER2"].startswith("HER2 by In Situ Hybridization: Not amplified")  # before the 2+ it decides
 
 
 def test_one_line_list_items_are_sentences_and_a_final_status_outranks_its_measurements():
@@ -405,6 +405,20 @@ def test_history_and_outside_rank_below_the_diagnosis():
     t = data.hints(text)["T"].split(" | ")
     assert t[0] == "pT1c" and len(t) == data.MAX_MENTIONS == 2
     assert data.is_distractor("clinical stage cT2 cN0") and not data.is_distractor("pT2 (AJCC 2017), ratio 2.1")
+
+
+@pytest.mark.parametrize("sep", ["\n", " "])
+def test_an_ish_result_outranks_the_her2_score_it_decides(sep):
+    """Among equally weighted HER2 units the ISH result comes first, the order the hint line already gives: in a long
+    one-line report the Report block's first round then holds the answer, not only the equivocal IHC score."""
+    text = sep.join(["FINAL DIAGNOSIS: invasive ductal carcinoma, grade 2.",
+                     "HER2 (4B5) immunohistochemistry: score 2+ (equivocal).",
+                     "HER2 dual-probe ISH: amplified, HER2/CEP17 ratio 2.6 (ASCO/CAP group 1).",
+                     "HER2 FISH ordered on block B2, to follow."])
+    us = data.units(text)
+    order = [us[i].text for i in data.ranked(us, "HER2")]
+    assert order[0].startswith("HER2 dual-probe ISH: amplified")
+    assert order[1].startswith("HER2 (4B5)") and order[2].startswith("HER2 FISH ordered")  # not a result: in order
 
 
 @pytest.mark.parametrize("sep", ["\n", " "])
@@ -1093,7 +1107,9 @@ def test_a_cap_biomarker_template_gives_the_value_printed_below_its_key():
     assert found["ER"].startswith("Estrogen Receptor (ER) Status Low Positive"), found["ER"]
     assert found["PR"].startswith("Progesterone Receptor (PgR) Status Negative"), found["PR"]
     her2 = data.hints(data.as_read(CAP_BIOMARKERS))["HER2"]
-    assert "not amplified" in her2 and "Equivocal (Score 2+)" in her2, her2
+    assert her2.startswith("Negative (not amplified)"), her2  # the ISH result, before the 2+ it decides
+    assert "HER2 (by immunohistochemistry) Equivocal (Score 2+)" in [u.text for u in data.units(
+        data.as_read(CAP_BIOMARKERS))]
     assert "SP1" not in found["ER"] and "1E2" not in found["PR"]
 
 
