@@ -949,7 +949,7 @@ def _value_below(lines):
     return out
 
 
-@lru_cache(maxsize=4096)  # a training set's texts (~14 KB each): training re-encodes them for its hint dropout
+@lru_cache(maxsize=4096)  # a training set's texts (~14 KB of units each), re-encoded for each hint dropout
 def units(text):
     """(Unit, ...) of a report, in document order (cached: the slice, the hints and the Report block share them)."""
     out, section, n_addenda = [], None, 0

@@ -754,8 +754,8 @@ def end_epoch(run, cfg, tok, device):
         state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": vloss,
                                  "val_macro_f1": vf1, "step": state["step"],
                                  "seconds": sum(e["seconds"] for e in epoch_log)})
-        tqdm.write(f"epoch {epoch + 1}: train loss {state['history'][-1]['train_loss']:.4f}, "
-                   f"val loss {vloss:.4f}, val macro F1 {vf1:.3f}", file=sys.stderr)
+        tqdm.write(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val loss {vloss:.4f}, val macro F1 {vf1:.3f}",
+                   file=sys.stderr)
         if vloss < state["best_val"]:
             state["best_val"], state["bad_epochs"] = vloss, 0
             best = trainable_state(run.model)

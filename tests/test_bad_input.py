@@ -24,6 +24,7 @@ import data  # noqa: E402
 import evaluate  # noqa: E402
 import train_align  # noqa: E402
 import train_mtl  # noqa: E402
+from test_train_align import sigint_inside_adamw_step  # noqa: E402
 from test_train_align import tiny  # noqa: E402,F401  (fixture: a tiny Llama with a word tokenizer, pairs.jsonl)
 from test_train_mtl import make_reports, tiny_model_dir, write_jsonl  # noqa: E402,F401
 
@@ -486,17 +487,9 @@ def test_ctrl_c_mid_step_saves_the_last_finished_step(good, straight, tmp_path, 
 def test_ctrl_c_during_the_optimizer_update_waits_for_it(good, straight, tmp_path, monkeypatch):
     """SIGINT arriving inside step 5's AdamW update: the update and its record finish first, then the run stops
     with step 5 saved; a Ctrl-C that split them would resume from weights one update ahead of the step count."""
-    step, calls = torch.optim.AdamW.step, [0]
-
-    def interrupted(self, *a, **k):
-        out = step(self, *a, **k)
-        calls[0] += 1
-        if calls[0] == 5:
-            signal.raise_signal(signal.SIGINT)
-        return out
-    monkeypatch.setattr(torch.optim.AdamW, "step", interrupted)
+    restore = sigint_inside_adamw_step(monkeypatch, 5)
     stopped = tmp_path / "stopped"
     assert train_mtl.main(stopped_run_argv(good, stopped)) == 130
     assert checkpoint_step(stopped) == 5
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    restore()
     assert_resumes_to(straight, stopped, stopped_run_argv(good, stopped))

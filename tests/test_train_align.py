@@ -82,6 +82,22 @@ def interrupt_at(monkeypatch, stage, call):
     return lambda: monkeypatch.setitem(train_align.STEP_FNS, stage, real)
 
 
+def sigint_inside_adamw_step(monkeypatch, call):
+    """SIGINT (a real Ctrl-C) arriving inside the `call`-th AdamW update, after the parameters changed. Returns a
+    function that puts the real update back."""
+    real, calls = torch.optim.AdamW.step, {"n": 0}
+
+    def interrupted(self, *a, **k):
+        out = real(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == call:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", interrupted)
+    return lambda: monkeypatch.setattr(torch.optim.AdamW, "step", real)
+
+
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_each_stage_loss_decreases_on_a_fixed_batch(tiny, stage):
     model, tok = fresh(tiny)
@@ -162,19 +178,11 @@ def test_ctrl_c_during_the_optimizer_update_waits_for_it(tiny, tmp_path, monkeyp
     """SIGINT inside step 4's AdamW update: the update and its record finish, step 4 is saved, and the resumed stage
     equals the uninterrupted one (a Ctrl-C that split them would save weights one update ahead of steps_done)."""
     cli(tiny, tmp_path / "straight", "--stages", "1", "--steps", "5", "--save_every", "2")
-    step, calls = torch.optim.AdamW.step, [0]
-
-    def interrupted(self, *a, **k):
-        out = step(self, *a, **k)
-        calls[0] += 1
-        if calls[0] == 4:
-            signal.raise_signal(signal.SIGINT)
-        return out
-    monkeypatch.setattr(torch.optim.AdamW, "step", interrupted)
+    restore = sigint_inside_adamw_step(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     assert train_align.read_stage(tmp_path / "cut", 1)["steps_done"] == 4
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    restore()
     cli(tiny, tmp_path / "cut", "--stages", "1", "--steps", "5", "--save_every", "2")
     from safetensors.torch import load_file
     wa, wb = (load_file(tmp_path / d / "stage1" / lora.WEIGHTS_NAME) for d in ("straight", "cut"))
