@@ -3,7 +3,7 @@ with or without line breaks (units tagged by section, evidence ranked per task),
 hint engine, the split by style (or stratified), label tensors with the "not stated" class, the naive regex
 baseline, and text as it arrives from elsewhere (`arrive`: one line, OCR, other headers) with what undoes it
 before the model reads (`as_read`: capitals recased, a checklist's marked options read, OCR confusions put
-back). Padding is llama.pad_batch.
+back, a grade's shorthand written out). Padding is llama.pad_batch.
 
     python data.py check --data examples/reports.jsonl      # list every bad line, print the label counts
     python data.py check --data examples/pairs.jsonl --pairs
@@ -405,8 +405,12 @@ def _cap(piece):
 
 def _ends_sentence(line, m):
     """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots,
-    nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)')."""
+    nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)'), nor at the column gap
+    after a results row's key, which names a field and gives no value ('Nottingham Grade      II')."""
     if line[m.start() - 1:m.start()] == ";" and line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start()):
+        return False
+    key = re.split(r"\s{3,}", line[:m.start()])[-1]
+    if m.group().isspace() and len(m.group()) >= 3 and len(key.split()) <= 5 and _bare_key(key):
         return False
     word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
@@ -1068,8 +1072,26 @@ def site_text(text, site=None):
 
 def as_read(text, site=None):
     """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
-    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back."""
-    return repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site)))))
+    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back, a grade's shorthand written out."""
+    return write_out_grade(repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site))))))
+
+
+# a grade in a clinic note's shorthand, as a pathology report writes it; not a laboratory system's capital 'GR 2',
+# which reports write and the model reads as written
+_GRADE_SHORTHAND = [
+    (re.compile(r"\b(?i:(well|poorly)[- ]?diff)\b"), r"\1 differentiated"),
+    (re.compile(r"\b(?i:mod(?:erately|\.)?[- ]?diff)\b"), "moderately differentiated"),
+    (re.compile(r"\bNHG ?(?=(?:[1-3]|I{1,3})\b)"), "Nottingham histologic grade "),
+    (re.compile(r"\b[Gg]r\.? ?(?=(?:[1-3]|I{1,3}|i{1,3})\b)"), "grade "),
+]
+
+
+def write_out_grade(text):
+    """'poorly diff' -> 'poorly differentiated', 'mod diff' -> 'moderately differentiated', 'NHG 2' -> 'Nottingham
+    histologic grade 2', 'gr III' -> 'grade III': the words of the reports the heads learned the grade from."""
+    for rx, words in _GRADE_SHORTHAND:
+        text = rx.sub(words, text)
+    return text
 
 
 def random_window(text, budget, rng, tokenizer=None):

@@ -957,6 +957,23 @@ def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
 
 
+@pytest.mark.parametrize("note, report", [
+    ("Surgical path: IDC, poorly diff, 0/2 SLN.", "Surgical path: IDC, poorly differentiated, 0/2 SLN."),
+    ("Well-diff IDC; ILC, mod. diff", "Well differentiated IDC; ILC, moderately differentiated"),
+    ("L breast US core bx - IDC, NHG 2, 14 mm", "L breast US core bx - IDC, Nottingham histologic grade 2, 14 mm"),
+    ("Core bx: IDC, histologic gr III; gr. 2; Gr 1", "Core bx: IDC, histologic grade III; grade 2; grade 1"),
+])
+def test_a_grade_in_shorthand_is_written_out(note, report):
+    assert data.as_read(note) == report
+
+
+def test_grade_shorthand_leaves_other_words_alone():
+    """A laboratory system's capital 'GR 2' (which reports write, and the model reads as written), a weight in
+    grains, 'diffuse' and 'differential' stay as they are."""
+    text = "DX: RT BREAST, WLE: ILC, GR 2, 0.2CM\nDiffuse 12 gr; differential diagnosis; NHG pending"
+    assert data.write_out_grade(text) == text
+
+
 def test_ocr_repair_leaves_real_codes_alone():
     """Letters and digits that belong together stay: lower-case TNM codes, HbA1c, sizes, ids, Roman grades."""
     text = ("pt1c pn0 ypT0 N0 M0; pTis; T2N1; HbA1c 6.8, a1c; 1x1 cm; CEP17; SP19-4112; Ki-67 10 %; Grade I of III; "
@@ -970,6 +987,19 @@ def test_ocr_confused_ish_result_stays_in_the_her2_hint():
     put back, so the hint keeps the result that decides the label, not only the equivocal score."""
     hint = data.hints(data.as_read("HER2: equivocal (score 2+); lSH not amplified (ratio l.2)\n"))["HER2"]
     assert "ISH not amplified (ratio 1.2)" in hint
+
+
+def test_a_results_row_keeps_its_value_beside_its_key():
+    """An EHR's results view prints 'Key      Value' rows: the column gap after a key that gives no value does not
+    end the sentence, whatever word the value opens with, so the hint keeps the value with its key."""
+    rows = ("Component                        Value\n"
+            "Nottingham Grade                 II\n"
+            "HER2 IHC                         Score 2+ (equivocal)\n"
+            "Progesterone Receptor            Weakly positive (5%)\n")
+    h = data.hints(data.as_read(rows))
+    assert h["grade"] == "Nottingham Grade II"
+    assert h["HER2"] == "HER2 IHC Score 2+ (equivocal)"
+    assert h["PR"] == "Progesterone Receptor Weakly positive (5%)"
 
 
 def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
