@@ -573,6 +573,7 @@ _CHECKBOX = re.compile(r"^[^\S\n]*(?:(?P<blank>_{2,}|\[ ?\]|\( ?\)|[☐□])|"
 # an option in a checklist flattened to one line: '... Status ___ Positive _X_ Negative (less than 1%) ...'
 _INLINE_BOX = re.compile(r"[^\S\n]+(?=(?:_{2,}|_*[Xx✓✔]_+|\[[ Xx✓✔]?\]|[☐□☒☑■])[^\S\n]+\S)")
 _INLINE_MARKED = re.compile(r"(?:_*[Xx✓✔]_+|\[[Xx✓✔]\]|[☒☑■])[^\S\n]")
+_INLINE_BLANK = re.compile(r"(?:\[ ?\]|[☐□])[^\S\n]")  # an option's empty box; not '____', a blank to write in
 _TITLE_WORD = re.compile(r"\((?:[A-Z][\w/-]*|[yp]?[TNM])\)|[A-Z][\w/-]*")  # 'Receptor', '(PgR)', '(pT)', 'HER2'
 
 
@@ -595,9 +596,11 @@ def _title_start(option):
 def _unflatten_checklist(line):
     """A checklist flattened to one line cut back into its lines: each option on a line of its own, and a title
     that ran into the option before it on its own line again. A line with no marked option stays as it is (a
-    blank field, 'HER2 status: ____ Ki-67: 15%', is not a list of options)."""
+    blank field, 'HER2 status: ____ Ki-67: 15%', is not a list of options), unless it offers two empty boxes: a
+    field whose options were left unticked ('PgR: [ ] Positive [ ] Negative') states nothing."""
     pieces = _INLINE_BOX.split(line)
-    if len(pieces) < 3 or not any(_INLINE_MARKED.match(p) for p in pieces[1:]):
+    offered = sum(bool(_INLINE_BLANK.match(p)) for p in pieces[1:]) >= 2
+    if len(pieces) < 3 or not (offered or any(_INLINE_MARKED.match(p) for p in pieces[1:])):
         return line
     pieces = _INLINE_BOX.split(without_furniture(line))  # a page break falls between a title and its options
     out = [pieces[0]]

@@ -903,6 +903,15 @@ def test_a_checklist_flattened_to_one_line_reads_its_marked_options():
     assert data.read_checkboxes(blank) == blank
 
 
+def test_a_field_with_its_options_left_unticked_states_nothing():
+    """'PgR: [ ] Positive [ ] Negative' on one line offers the options and ticks none: the options go, the field
+    reads blank, and the evidence gate answers it not stated (before, the head read 'Positive' off the options)."""
+    text = ("Estrogen receptor: [x] Positive [ ] Negative\nProgesterone receptor: [ ] Positive [ ] Negative\n"
+            "HER2 by IHC: 1+")
+    assert data.as_read(text).splitlines() == ["Estrogen receptor: Positive", "Progesterone receptor:", "HER2 by IHC: 1+"]
+    assert data.unevidenced(data.as_read(text)) == ["N", "M", "grade", "PR"]
+
+
 def test_shouting_text_is_recased():
     """A report in capitals (old LIS, typewriter, OCR) reaches the model in sentence case: headers stay in
     capitals, TNM codes take their usual case, acronyms and Roman grades stay; text in mixed case is untouched."""
