@@ -1314,12 +1314,18 @@ def _has_result(text, task):
     return False
 
 
+# a field left blank ('Histologic Grade (Nottingham):', 'pT: ____'); not a specimen part's header ('B. Sentinel node:')
+_BLANK_FIELD = re.compile(r"(?!\(?[A-H1-9][.)]\s)[^:_]{1,60}(?::[\s_]*|\s*_{2,})")
+
+
 def unevidenced(text):
-    """The tasks of NEEDS_MENTION a text gives the hint rules no evidence of: no word of the task, or (NEEDS_VALUE)
-    no value after its name. A head's answer for them can only be read off the neighbours ('ER 95%' -> PR
-    positive), so the evidence gate answers them not stated."""
+    """The tasks a text gives the hint rules no evidence of: no word of the task (NEEDS_MENTION), no value after its
+    name (NEEDS_VALUE), or only a field left blank ('Primary Tumor (pT): ____'). A head's answer for them can only
+    be read off the neighbours ('ER 95%' -> PR positive), so the evidence gate answers them not stated."""
     found = hint_clauses(text)
-    return [t for t in NEEDS_MENTION if t not in found or t in NEEDS_VALUE and not _has_result(text, t)]
+    return [t for t in TASKS if t in NEEDS_MENTION and t not in found
+            or t in found and all(_BLANK_FIELD.fullmatch(c) for c in found[t])
+            or t in NEEDS_VALUE and not _has_result(text, t)]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1033,6 +1033,17 @@ def test_evidence_gate_reads_which_fields_a_text_gives_no_evidence_of():
     assert "HER2" not in data.unevidenced(line) and "Positive (Score 3+)" in data.hints(line)["HER2"]
 
 
+def test_evidence_gate_reads_a_field_left_blank_as_not_stated():
+    """A checklist's field left blank states nothing, T included ('Primary Tumor (pT): ____'); a specimen part's
+    header that ends in a colon is not a blank field: its diagnosis follows on the lines below."""
+    text = ("Invasive carcinoma of no special type.\nPrimary Tumor (pT): ____\nRegional Lymph Nodes (pN): pN0 (0/2)\n"
+            "Histologic Grade (Nottingham): [ ] 1  [ ] 2  [ ] 3  [ ] Cannot be assessed\nER: positive (90%)")
+    assert data.unevidenced(data.as_read(text)) == ["T", "M", "grade", "PR", "HER2"]
+    parts = ("B. RIGHT AXILLARY SENTINEL LYMPH NODE #1:\n- Negative for metastatic carcinoma (0/2)\n"
+             "C. RIGHT AXILLARY SENTINEL LYMPH NODE #2:\n- Negative for metastatic carcinoma (0/1)")
+    assert "N" not in data.unevidenced(data.as_read(parts))
+
+
 def test_evidence_gate_reads_a_receptor_named_without_a_value_as_not_stated():
     """A receptor named with no value after it ('PR pending', 'PR and HER2 to follow') reads not stated, as HER2
     does; a value on the line below, in a column of values, after leader dots, after a dash or in a word of a
