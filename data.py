@@ -1323,9 +1323,9 @@ def unevidenced(text):
     name (NEEDS_VALUE), or only a field left blank ('Primary Tumor (pT): ____'). A head's answer for them can only
     be read off the neighbours ('ER 95%' -> PR positive), so the evidence gate answers them not stated."""
     found = hint_clauses(text)
-    return [t for t in TASKS if t in NEEDS_MENTION and t not in found
-            or t in found and all(_BLANK_FIELD.fullmatch(c) for c in found[t])
-            or t in NEEDS_VALUE and not _has_result(text, t)]
+    return [t for t in TASKS if (t in NEEDS_MENTION and t not in found)
+            or (t in found and all(_BLANK_FIELD.fullmatch(c) for c in found[t]))
+            or (t in NEEDS_VALUE and not _has_result(text, t))]
 
 
 # ----------------------------------------------------------------------------------------------------------
