@@ -908,7 +908,8 @@ def test_a_field_with_its_options_left_unticked_states_nothing():
     reads blank, and the evidence gate answers it not stated (before, the head read 'Positive' off the options)."""
     text = ("Estrogen receptor: [x] Positive [ ] Negative\nProgesterone receptor: [ ] Positive [ ] Negative\n"
             "HER2 by IHC: 1+")
-    assert data.as_read(text).splitlines() == ["Estrogen receptor: Positive", "Progesterone receptor:", "HER2 by IHC: 1+"]
+    assert data.as_read(text).splitlines() == ["Estrogen receptor: Positive", "Progesterone receptor:",
+                                               "HER2 by IHC: 1+"]
     assert data.unevidenced(data.as_read(text)) == ["N", "M", "grade", "PR"]
 
 
