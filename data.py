@@ -1073,12 +1073,6 @@ def site_text(text, site=None):
     return blocks[normalize_site(site)]
 
 
-def as_read(text, site=None):
-    """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
-    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back, a grade's shorthand written out."""
-    return write_out_grade(repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site))))))
-
-
 # a grade in a clinic note's shorthand, as a pathology report writes it; not a laboratory system's capital 'GR 2',
 # which reports write and the model reads as written
 _GRADE_SHORTHAND = [
@@ -1095,6 +1089,12 @@ def write_out_grade(text):
     for rx, words in _GRADE_SHORTHAND:
         text = rx.sub(words, text)
     return text
+
+
+def as_read(text, site=None):
+    """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
+    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back, a grade's shorthand written out."""
+    return write_out_grade(repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site))))))
 
 
 def random_window(text, budget, rng, tokenizer=None):

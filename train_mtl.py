@@ -674,6 +674,7 @@ def train_epoch(run, cfg, tok, device, bar):
             run.rng = rng_state()
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens / dt:.0f}", s_step=f"{dt:.1f}")
+        # every --save-every steps, and after the epoch's last step: a kill in the validation that follows keeps it
         if state["step"] % cfg.save_every == 0 or s == run.steps_per_epoch - 1:
             save_checkpoint(run)
 
@@ -767,8 +768,8 @@ def end_epoch(run, cfg, tok, device):
                            file=sys.stderr)
                 state["done"] = True
         state["epoch"] = epoch + 1
-        if state["done"] or state["epoch"] == cfg.epochs:
-            state["step"] = run.total_steps if state["done"] else state["step"]
+        if state["done"]:  # an early stop skips the steps left
+            state["step"] = run.total_steps
         write_json(state["history"], os.path.join(run.out, "epochs.json"))
         save_checkpoint(run)
 
