@@ -757,6 +757,9 @@ _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
 # a bare N or M OCR'd in a staging string, after another code or alone in brackets: 'pT2 pN1a MO', 'cN1 Ml', '(MO)'
 _BARE_OCR = re.compile(r"(?:(?<=[0-4a-dxX] )|(?<=\())(?P<pre>[NM])(?:(?P<one>[lI|])|O)(?![A-Za-z0-9])")
+# a TNM code with a space before its value, as a scanner or a typist spaces it: 'pT 3 pN 2a' -> 'pT3 pN2a'
+_SPACED_CODE = re.compile(r"(?<![A-Za-z0-9])([yraYRA]{0,2}[pcPC][TNM]) (?=[0-4xX](?:mi|MI|[a-dA-D])?"
+                          r"(?![A-Za-z0-9]|[.,]\d))")
 _H_OCR = re.compile(r"(?<![\w-])[lI1|]-[lI1|](?=ER ?-?[2Z](?![0-9A-Za-z]))")  # 'l-IER2': the H of HER2 read as l-I
 _C_OCR = re.compile(r"(?<![A-Za-z0-9])e(?=M[01Oo](?![0-9a-z]))")  # 'eM0': the c of cM0 read as e
 _BROKEN_WORD = re.compile(r"(?<![\w-])([A-Za-z]{2,})- ([a-z]{2,})(?![\w-])")  # 'Estro- gen': cut at a column's edge
@@ -813,15 +816,15 @@ def _staged(m):
 
 def repair_ocr(text):
     """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
-    pN1a MO -> pN1a M0, eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic -> metastatic; and a
-    keyword hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such confusions comes
-    back as it is."""
+    pN1a MO -> pN1a M0, pT 3 -> pT3, eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic ->
+    metastatic; and a keyword hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such
+    confusions comes back as it is."""
     text = _BROKEN_WORD.sub(lambda m: m[1] + m[2] if _LEXICON_RE.fullmatch(m[1] + m[2]) else m.group(), text)
     text = _C_OCR.sub("c", _H_OCR.sub("H", text))
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
-    text = _TNM_OCR.sub(_digit_back, text)
+    text = _TNM_OCR.sub(_digit_back, _SPACED_CODE.sub(r"\1", text))
     text = _BARE_OCR.sub(lambda m: _digit_back(m) if _staged(m) else m.group(), text)
     text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
 
@@ -868,7 +871,7 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
     "M": [(CODE, M_CODE), (STRONG, _words(r"\bM[- ]?(?:category|stage|classification)\b|distant metastas|"
                                          r"metastatic disease|(?:osseous|bone|liver|hepatic|lung|pulmonary|brain|"
                                          r"visceral) metastas|\bmets?\.? (?:dz|disease|to (?:liver|bone|lung))|"
-                                         r"metasta\w*(?: carcinoma)? to (?:the )?"
+                                         r"metasta\w*(?: (?:breast )?(?:carcinoma|cancer|disease))? to (?:the )?"
                                          r"(?:[a-z]\d{1,2} )?(?:bones?|liver|lungs?|brain|spine|vertebra)")
                            + _FIELD.format(L="M"))],
     "grade": [(STRONG, r"(?<![Nn]uclear )(?<!NUCLEAR )" + _words(r"grade\b") + "|" +
@@ -1318,14 +1321,36 @@ def _has_result(text, task):
 _BLANK_FIELD = re.compile(r"(?!\(?[A-H1-9][.)]\s)[^:_]{1,60}(?::[\s_]*|\s*_{2,})")
 
 
+# a statement that the specimen holds no lymph node, so N cannot be assessed: 'No lymph nodes submitted or found'
+_NO_NODE_VERB = r"(?:received|submitted|present|identified|sampled|found|included)\b"
+_NO_NODES = re.compile(r"(?i:\bno (?:axillary |regional |sentinel )?(?:lymph )?nodes? (?:(?:is|are|was|were) )?"
+                       + _NO_NODE_VERB + r"(?: (?:or|and|nor) " + _NO_NODE_VERB + ")?)")
+
+
+def _states_nothing(clause, task):
+    """Whether a hint clause states nothing of its task: a field left blank ('Primary Tumor (pT): ____'), or a
+    statement that the specimen holds no lymph node ('Regional Lymph Nodes: No lymph nodes submitted or found')."""
+    if task == "N" and _NO_NODES.search(clause):
+        rest = _NO_NODES.sub("", clause)
+        return evidence_at(rest, task) is None or bool(_BLANK_FIELD.fullmatch(rest))
+    return bool(_BLANK_FIELD.fullmatch(clause))
+
+
+def _unassessed(text, task):
+    """Whether every TNM code of `task` in the text is X ('pTX', 'pNX'): the category could not be assessed."""
+    codes = [m.group() for strength, rx in _EVIDENCE_RE[task] if strength == CODE for m in rx.finditer(text)]
+    return bool(codes) and all(c[-1] in "xX" for c in codes)
+
+
 def unevidenced(text):
     """The tasks a text gives the hint rules no evidence of: no word of the task (NEEDS_MENTION), no value after its
-    name (NEEDS_VALUE), or only a field left blank ('Primary Tumor (pT): ____'). A head's answer for them can only
-    be read off the neighbours ('ER 95%' -> PR positive), so the evidence gate answers them not stated."""
+    name (NEEDS_VALUE), only blank fields or no nodes ('Primary Tumor (pT): ____', 'No lymph nodes received') or
+    only an X code ('pTX'). A head's answer for them can only be read off the neighbours ('ER 95%' -> PR positive,
+    'pTX' -> Tis), so the evidence gate answers them not stated."""
     found = hint_clauses(text)
     return [t for t in TASKS if (t in NEEDS_MENTION and t not in found)
-            or (t in found and all(_BLANK_FIELD.fullmatch(c) for c in found[t]))
-            or (t in NEEDS_VALUE and not _has_result(text, t))]
+            or (t in found and all(_states_nothing(c, t) for c in found[t]))
+            or (t in NEEDS_VALUE and not _has_result(text, t)) or _unassessed(text, t)]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -842,6 +842,7 @@ def test_a_metastasis_to_an_organ_is_m_evidence_and_one_to_lymph_nodes_is_not():
     """'metastases to bone' in a history states M1; 'metastatic carcinoma to 2 of 3 lymph nodes' is N alone."""
     assert data.hint_clauses("History of breast cancer with metastases to bone, on palliative therapy.")["M"]
     assert data.hint_clauses("Known metastatic carcinoma to the liver (biopsy-proven).")["M"]
+    assert data.hint_clauses("58F with metastatic breast cancer to bone, on letrozole.")["M"]
     assert "M" not in data.hint_clauses("Metastatic carcinoma to 2 of 3 lymph nodes.")
 
 
@@ -962,6 +963,7 @@ def test_recased_capitals_keep_the_evidence():
     ("HER2: negative (scorc O); Histologic gradc ll", "HER2: negative (score 0); Histologic grade II"),
     ("Stage IIB (pT2 pN1a MO); cT1c cNl Ml; no distant disease (MO)",
      "Stage IIB (pT2 pN1a M0); cT1c cN1 M1; no distant disease (M0)"),
+    ("pT 3 pN 2a cM 0; the pT is 2.5 cm", "pT3 pN2a cM0; the pT is 2.5 cm"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
@@ -1043,6 +1045,19 @@ def test_evidence_gate_reads_a_field_left_blank_as_not_stated():
     parts = ("B. RIGHT AXILLARY SENTINEL LYMPH NODE #1:\n- Negative for metastatic carcinoma (0/2)\n"
              "C. RIGHT AXILLARY SENTINEL LYMPH NODE #2:\n- Negative for metastatic carcinoma (0/1)")
     assert "N" not in data.unevidenced(data.as_read(parts))
+
+
+def test_evidence_gate_reads_no_lymph_node_received_as_n_not_stated():
+    """'No lymph nodes received' says N cannot be assessed; beside a node count it speaks of one part only."""
+    assert "N" in data.unevidenced("Lumpectomy: invasive carcinoma, 1.2 cm. No lymph nodes received.")
+    assert "N" in data.unevidenced("Regional Lymph Nodes: No lymph nodes submitted or found")
+    assert "N" not in data.unevidenced("Sentinel nodes: 0/2. No lymph nodes received in part B.")
+
+
+def test_evidence_gate_reads_an_x_code_as_not_stated():
+    """pTX, pNX and pMX say the category could not be assessed: not stated, unless another code of it is given."""
+    assert data.unevidenced("Core biopsy; pT cannot be assigned on a core (pTX). pNX.")[:2] == ["T", "N"]
+    assert "T" not in data.unevidenced("Core biopsy (pTX). Excision: invasive carcinoma, 2.1 cm, pT2 pN0.")
 
 
 def test_evidence_gate_reads_a_receptor_named_without_a_value_as_not_stated():
