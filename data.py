@@ -1291,8 +1291,9 @@ NEEDS_VALUE = ("ER", "PR", "HER2")
 # where what is said of a receptor ends: the next key (a receptor or Ki-67), a sentence end, or a line that is not
 # its value
 _STOP = r"(?<!\.)[.;](?=\s)"  # a full stop or semicolon, not the last of leader dots ('PR ...... Negative')
+_MARKER = re.compile(r"(?i:\bki-?67\b|\bmib-?1\b)")  # a proliferation marker's name: its digits are no value
 _RESULT_END = re.compile(r"(?P<key>" + "|".join(rx.pattern for rx in _RECEPTOR_NAME.values()) +
-                         r"|(?i:\bki-?67\b|\bmib-?1\b))|" + _STOP + r"|"
+                         r"|" + _MARKER.pattern + r")|" + _STOP + r"|"
                          r"\n(?!\s*(?:" + _CELL_VALUE + r"|" + _SHARE.pattern + r"))")
 _KEY_RUN = re.compile(r"(?:[^:\n]{0,30}:\s*)+|[\s/,&]*|\s+and\s+")  # between two keys: 'ER/PR', 'ER: PR:', 'ER and PR'
 _SENTENCE_STOP = re.compile(_STOP + r"|\n")
@@ -1304,7 +1305,9 @@ def _has_result(text, task):
     Receptor (PgR):' over 'Percentage of Cells ...: 1-10%'; not 'PR pending, HER2 1+', 'PR and HER2 to follow'.
     Read in the whole text, so that a key cut from its value in a long line still counts. Two-column text prints
     the keys first and their values after them ('Estrogen receptor: Progesterone receptor: ... Positive (95%)'):
-    a key in a run of keys ('ER/PR/HER2: +/+/-') has its value later on the line."""
+    a key in a run of keys ('ER/PR/HER2: +/+/-') has its value later on the line, not in a marker's name ('(ER, PR,
+    HER2, Ki-67) will be performed')."""
+    unnamed = _MARKER.sub(lambda m: " " * len(m.group()), text)
     for m in _RECEPTOR_NAME[task].finditer(text):
         end = _RESULT_END.search(text, m.end())
         said = text[m.end():min(end.start() if end else len(text), m.end() + RESULT_REACH)]
@@ -1312,7 +1315,7 @@ def _has_result(text, task):
             return True
         if end and end["key"] and _KEY_RUN.fullmatch(said):  # the next key follows: a run of keys
             stop = _SENTENCE_STOP.search(text, end.start())
-            if _VALUE.search(text, end.start(), stop.start() if stop else len(text)):
+            if _VALUE.search(unnamed, end.start(), stop.start() if stop else len(text)):
                 return True
     return False
 

@@ -1054,6 +1054,13 @@ def test_evidence_gate_reads_no_lymph_node_received_as_n_not_stated():
     assert "N" not in data.unevidenced("Sentinel nodes: 0/2. No lymph nodes received in part B.")
 
 
+def test_evidence_gate_reads_no_value_in_a_markers_name():
+    """'(ER, PR, HER2, Ki-67) will be performed': Ki-67's 67 is a name, not the value of the receptors before it."""
+    pending = "Biomarker studies (ER, PR, HER2, Ki-67) will be performed on block A3."
+    assert set(data.unevidenced(pending)) >= {"ER", "PR", "HER2"}
+    assert not {"ER", "PR", "HER2"} & set(data.unevidenced("ER/PR/HER2: +/+/-; Ki-67 20%."))
+
+
 def test_evidence_gate_reads_an_x_code_as_not_stated():
     """pTX, pNX and pMX say the category could not be assessed: not stated, unless another code of it is given."""
     assert data.unevidenced("Core biopsy; pT cannot be assigned on a core (pTX). pNX.")[:2] == ["T", "N"]
