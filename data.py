@@ -409,9 +409,10 @@ def _ends_sentence(line, m):
     after a results row's key, which names a field and gives no value ('Nottingham Grade      II')."""
     if line[m.start() - 1:m.start()] == ";" and line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start()):
         return False
-    key = re.split(r"\s{3,}", line[:m.start()])[-1]
-    if m.group().isspace() and len(m.group()) >= 3 and len(key.split()) <= 5 and _bare_key(key):
-        return False
+    if m.group().isspace() and len(m.group()) >= 3:  # a column gap: after a key, its value follows
+        key = re.split(r"\s{3,}", line[:m.start()])[-1]
+        if len(key.split()) <= 5 and _bare_key(key):
+            return False
     word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
 
@@ -824,7 +825,8 @@ def repair_ocr(text):
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
-    text = _TNM_OCR.sub(_digit_back, _SPACED_CODE.sub(r"\1", text))
+    text = _SPACED_CODE.sub(r"\1", text)
+    text = _TNM_OCR.sub(_digit_back, text)
     text = _BARE_OCR.sub(lambda m: _digit_back(m) if _staged(m) else m.group(), text)
     text = _ROMAN_OCR.sub(lambda m: "I" * len(m.group()), text)
 
@@ -1333,8 +1335,8 @@ _NO_NODES = re.compile(r"(?i:\bno (?:axillary |regional |sentinel )?(?:lymph )?n
 def _states_nothing(clause, task):
     """Whether a hint clause states nothing of its task: a field left blank ('Primary Tumor (pT): ____'), or a
     statement that the specimen holds no lymph node ('Regional Lymph Nodes: No lymph nodes submitted or found')."""
-    if task == "N" and _NO_NODES.search(clause):
-        rest = _NO_NODES.sub("", clause)
+    rest = _NO_NODES.sub("", clause) if task == "N" else clause
+    if rest != clause:
         return evidence_at(rest, task) is None or bool(_BLANK_FIELD.fullmatch(rest))
     return bool(_BLANK_FIELD.fullmatch(clause))
 
