@@ -407,7 +407,8 @@ def _ends_sentence(line, m):
     """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots,
     nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)'), nor at the column gap
     after a results row's key, which names a field and gives no value ('Nottingham Grade      II')."""
-    if line[m.start() - 1:m.start()] == ";" and line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start()):
+    if line[m.start() - 1:m.start()] == ";" and (line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start())
+                                                or _goes_on(line[m.end():])):
         return False
     if m.group().isspace() and len(m.group()) >= 3:  # a column gap: after a key, its value follows
         key = re.split(r"\s{3,}", line[:m.start()])[-1]
@@ -415,6 +416,18 @@ def _ends_sentence(line, m):
             return False
     word = line[:m.start()].rsplit(None, 1)[-1].lower() if line[:m.start()].strip() else ""
     return not (word.endswith("..") or word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z0-9]\.", word))
+
+
+# what follows a semicolon up to its own end: the next semicolon or full stop, a column gap, or a 'Key:' label
+_AFTER_SEMICOLON = re.compile(r"[;.](?=\s)|\s{3,}|\s(?=\S+:\s)")
+
+
+def _goes_on(rest):
+    """Whether the words after a semicolon go on with the value before it: numbers that name no field, as a
+    results line of one-line text writes them ('HER2 ISH: not amplified; ratio 1.1, 3.3 signals/cell')."""
+    m = _AFTER_SEMICOLON.search(rest)
+    piece = rest[:m.start() if m else len(rest)]
+    return bool(re.search(r"\d", piece)) and not any(rx.search(piece) for t in TASKS for _, rx in _EVIDENCE_RE[t])
 
 
 def _glyphs(word):
