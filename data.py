@@ -405,10 +405,9 @@ def _cap(piece):
 
 def _ends_sentence(line, m):
     """Whether a _SENTENCE_END match ends a sentence: not after 'approx.', 'Dr.', 'B.', an initial or leader dots,
-    nor at a semicolon inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)'), nor at the column gap
-    after a results row's key, which names a field and gives no value ('Nottingham Grade      II')."""
-    if line[m.start() - 1:m.start()] == ";" and (line.rfind("(", 0, m.start()) > line.rfind(")", 0, m.start())
-                                                or _goes_on(line[m.end():])):
+    nor at a semicolon where the clause goes on (_clause_goes_on), nor at the column gap after a results row's key,
+    which names a field and gives no value ('Nottingham Grade      II')."""
+    if line[m.start() - 1:m.start()] == ";" and _clause_goes_on(line, m.start()):
         return False
     if m.group().isspace() and len(m.group()) >= 3:  # a column gap: after a key, its value follows
         key = re.split(r"\s{3,}", line[:m.start()])[-1]
@@ -422,12 +421,19 @@ def _ends_sentence(line, m):
 _AFTER_SEMICOLON = re.compile(r"[;.](?=\s)|\s{3,}|\s(?=\S+:\s)")
 
 
-def _goes_on(rest):
-    """Whether the words after a semicolon go on with the value before it: numbers that name no field, as a
-    results line of one-line text writes them ('HER2 ISH: not amplified; ratio 1.1, 3.3 signals/cell')."""
-    m = _AFTER_SEMICOLON.search(rest)
-    piece = rest[:m.start() if m else len(rest)]
-    return bool(re.search(r"\d", piece)) and not any(rx.search(piece) for t in TASKS for _, rx in _EVIDENCE_RE[t])
+def _clause_goes_on(line, at):
+    """Whether a long line's clause goes on past the semicolon before `at`, as it does on a line of its own:
+    inside parentheses ('(tubules 3, nuclei 2, mitoses 1; score 6/9)'), before numbers that name no field ('HER2
+    ISH: not amplified; ratio 1.1, 3.3 signals/cell'), and after a correction, whose new value follows
+    ('transcribed in error as pT1c; the correct category is pT2')."""
+    if line.rfind("(", 0, at) > line.rfind(")", 0, at):
+        return True
+    rest = line[at:].lstrip()
+    end = _AFTER_SEMICOLON.search(rest)
+    after = rest[:end.start() if end else len(rest)]
+    if re.search(r"\d", after) and not any(rx.search(after) for t in TASKS for _, rx in _EVIDENCE_RE[t]):
+        return True
+    return bool(_CORRECTION.search(re.split(r"[.;]\s", line[:at])[-1]))
 
 
 def _glyphs(word):
@@ -756,7 +762,7 @@ LEXICON = ("estrogen oestrogen progesterone receptor receptors hormone positive 
            "distant regional category stage grade nuclear pleomorphism mitoses mitotic tubule tubules tubular "
            "differentiated moderately poorly well score ratio allred staining intensity nottingham histologic "
            "pathologic tumor tumour size primary applicable identified detected present absent ihc ish fish "
-           "cish").split()
+           "cish error").split()
 _LEXICON_RE = re.compile(r"(?<![\w|])(?:" + "|".join(_ocr_tolerant(w) for w in LEXICON) + r")(?![\w|])", re.I)
 _LEXICON_WORD = [(w, re.compile(_ocr_tolerant(w), re.I)) for w in LEXICON]
 _TNM_TOKEN = re.compile(r"(?i:(?:[yra]{0,2}[pc])?[tnm](?:is|x|[0-4])(?:mi|[a-d])?)+")  # pt1c, ypt0n1a: not words

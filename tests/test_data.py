@@ -209,20 +209,20 @@ def test_mention_finds_stages_without_prefix():
 
 def test_one_line_text_is_segmented():
     """A report that arrives as one line: cut at sentence ends (not at '2.1 cm', 'approx.' or 'Dr.'), at
-    semicolons, before embedded 'Key:' labels and 'B.' part labels; every unit at most UNIT_MAX characters."""
+    semicolons where the clause does not go on, before embedded 'Key:' labels and 'B.' part labels; every unit at
+    most UNIT_MAX characters."""
     text = ("SURGICAL PATHOLOGY Clinical History: 58F, mass seen by Dr. Smith. Gross Description: Lumpectomy, "
             "approx. 6.5 cm; tumor 2.1 cm from the deep margin. FINAL DIAGNOSIS: A. Left breast, lumpectomy: "
             "invasive ductal carcinoma, 2.1 cm. B. Sentinel lymph node: negative (0/2). Histologic Grade: 2 "
             "ER: positive (95%) PR: positive (40%) | HER2: negative (1+) " + "Tissue ink, " * 40 + "end.")
     units = data.report_lines(text)
     assert "Clinical History: 58F, mass seen by Dr. Smith." in units
-    assert "Gross Description: Lumpectomy, approx. 6.5 cm;" in units and "tumor 2.1 cm from the deep margin." in units
+    assert "Gross Description: Lumpectomy, approx. 6.5 cm; tumor 2.1 cm from the deep margin." in units
     assert "FINAL DIAGNOSIS: A. Left breast, lumpectomy: invasive ductal carcinoma, 2.1 cm." in units
     assert "B. Sentinel lymph node: negative (0/2)." in units
     assert "Histologic Grade: 2" in units and "ER: positive (95%)" in units and "PR: positive (40%) |" in units
     assert max(map(len, units)) <= data.UNIT_MAX and " ".join(units) == " ".join(text.split())
-    assert [u.section for u in data.units(text)][:4] == [None, "history", "gross", "gross"]
-    assert data.units(text)[4].section == "diagnosis"
+    assert [u.section for u in data.units(text)][:4] == [None, "history", "gross", "diagnosis"]
 
 
 def test_one_line_lists_and_receptor_labels_are_cut():
@@ -1284,3 +1284,20 @@ def test_phrasing_probes_are_canonical_and_unlike_the_corpus(tmp_path):
                    + json.dumps({"set": "x", "task": "HER2", "label": "amplified-ish", "text": "HER2 FISH."}) + "\n")
     with pytest.raises(SystemExit, match=r"bad\.jsonl:2: label: unknown HER2 label 'amplified-ish'"):
         phrasings.read_phrasings(bad)
+
+
+def test_one_line_text_keeps_a_clause_whole_past_a_semicolon_where_it_goes_on():
+    """In one-line text a semicolon ends a clause, but not where a line of its own would keep it whole: before
+    numbers that name no field ('not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell') and after a
+    correction, whose new value follows. Where the words after it name a field, or hold no number, they are cut."""
+    text = ("HER2 immunohistochemistry: score 2+ (equivocal) HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); "
+            "ratio 1.1, 3.3 signals/cell. Margins negative; no lymphovascular invasion; 3 of 12 lymph "
+            "nodes positive; ER positive (95%); PR negative (<1%). Reason for amendment: the pathologic stage was "
+            "transcribed in crror as pT1c; the correct category is pT2.")
+    units = data.report_lines(text)
+    assert "HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell." in units
+    assert "Margins negative;" in units and "no lymphovascular invasion;" in units
+    assert "3 of 12 lymph nodes positive;" in units and "ER positive (95%);" in units
+    h = data.hints(data.as_read(text))
+    assert h["HER2"].startswith("HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3")
+    assert h["T"] == "the correct category is pT2"
