@@ -777,6 +777,9 @@ _TNM_OCR = re.compile(r"(?<![A-Za-z0-9])(?P<pre>[yraYRA]{0,2}[pcPC][TNM])(?:(?P<
                       r"mi\b|[(\s,.;:/]|$)|(?P<zero>[oO])(?![A-Za-z]))")  # pTlc, pNO, cMO
 # a bare N or M OCR'd in a staging string, after another code or alone in brackets: 'pT2 pN1a MO', 'cN1 Ml', '(MO)'
 _BARE_OCR = re.compile(r"(?:(?<=[0-4a-dxX] )|(?<=\())(?P<pre>[NM])(?:(?P<one>[lI|])|O)(?![A-Za-z0-9])")
+# 'No' OCR'd as a bare N0 before what a report says is absent: 'N0 lymphovascular invasion identified'
+_NO_AS_CODE = re.compile(r"(?<![A-Za-z0-9])N0(?= (?i:lymphovascular|angiolymphatic|lymphatic|vascular|perineural|"
+                         r"evidence|residual|invasion|extranodal|extracapsular|definite|malignancy|atypia)\b)")
 # a TNM code with a space before its value, as a scanner or a typist spaces it: 'pT 3 pN 2a' -> 'pT3 pN2a'
 _SPACED_CODE = re.compile(r"(?<![A-Za-z0-9])([yraYRA]{0,2}[pcPC][TNM]) (?=[0-4xX](?:mi|MI|[a-dA-D])?"
                           r"(?![A-Za-z0-9]|[.,]\d))")
@@ -836,11 +839,12 @@ def _staged(m):
 
 def repair_ocr(text):
     """OCR glyph confusions put back where the context decides: P0SITIVE -> POSITIVE, pTlc -> pT1c, pNO -> pN0,
-    pN1a MO -> pN1a M0, pT 3 -> pT3, eM0 -> cM0, l-IER2 -> HER2, 9O % -> 90 %, ll/III -> II/III, rnetastatic ->
-    metastatic; and a keyword hyphenated at a column's edge joined again (Estro- gen -> Estrogen). Text without such
-    confusions comes back as it is."""
+    pN1a MO -> pN1a M0, pT 3 -> pT3, eM0 -> cM0, N0 lymphovascular -> No lymphovascular, l-IER2 -> HER2, 9O % -> 90 %,
+    ll/III -> II/III, rnetastatic -> metastatic; and a keyword hyphenated at a column's edge joined again (Estro- gen
+    -> Estrogen). Text without such confusions comes back as it is."""
     text = _BROKEN_WORD.sub(lambda m: m[1] + m[2] if _LEXICON_RE.fullmatch(m[1] + m[2]) else m.group(), text)
     text = _C_OCR.sub("c", _H_OCR.sub("H", text))
+    text = _NO_AS_CODE.sub(lambda m: "NO" if text[m.end() + 1:m.end() + 3].isupper() else "No", text)
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)

@@ -964,6 +964,8 @@ def test_recased_capitals_keep_the_evidence():
     ("Stage IIB (pT2 pN1a MO); cT1c cNl Ml; no distant disease (MO)",
      "Stage IIB (pT2 pN1a M0); cT1c cN1 M1; no distant disease (M0)"),
     ("pT 3 pN 2a cM 0; the pT is 2.5 cm", "pT3 pN2a cM0; the pT is 2.5 cm"),
+    ("N0 lymphovascular invasion identified; N0 EVIDENCE OF MALIGNANCY; cT2 N0 disease; T2 N0 (0/3)",
+     "No lymphovascular invasion identified; NO EVIDENCE OF MALIGNANCY; cT2 N0 disease; T2 N0 (0/3)"),
 ])
 def test_ocr_confusions_are_put_back(ocr, meant):
     assert data.repair_ocr(ocr) == meant
