@@ -844,7 +844,7 @@ def repair_ocr(text):
     -> Estrogen). Text without such confusions comes back as it is."""
     text = _BROKEN_WORD.sub(lambda m: m[1] + m[2] if _LEXICON_RE.fullmatch(m[1] + m[2]) else m.group(), text)
     text = _C_OCR.sub("c", _H_OCR.sub("H", text))
-    text = _NO_AS_CODE.sub(lambda m: "NO" if text[m.end() + 1:m.end() + 3].isupper() else "No", text)
+    text = _NO_AS_CODE.sub(lambda m: "NO" if m.string[m.end() + 1:m.end() + 3].isupper() else "No", text)
     text = re.sub(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*", _letters_for_digits, text)
     for rx, digit in _NUMBER_OCR:
         text = rx.sub(digit, text)
