@@ -431,7 +431,7 @@ def _clause_goes_on(line, at):
     rest = line[at:].lstrip()
     end = _AFTER_SEMICOLON.search(rest)
     after = rest[:end.start() if end else len(rest)]
-    if re.search(r"\d", after) and not any(rx.search(after) for t in TASKS for _, rx in _EVIDENCE_RE[t]):
+    if re.search(r"\d", after) and not any(evidence_at(after, t) for t in TASKS):
         return True
     return bool(_CORRECTION.search(re.split(r"[.;]\s", line[:at])[-1]))
 

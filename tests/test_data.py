@@ -259,6 +259,22 @@ def test_one_line_text_is_cut_before_a_specimen_part_and_not_inside_parentheses(
     assert "Grade: 2 (tubules 3, nuclei 2, mitoses 1)" in units
     assert data.hints(text)["T"].startswith("stage (AJCC 8th edition): pT1c pNX")
 
+def test_one_line_text_keeps_a_clause_whole_past_a_semicolon_where_it_goes_on():
+    """In one-line text a semicolon ends a clause, but not where a line of its own would keep it whole: before
+    numbers that name no field ('not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell') and after a
+    correction, whose new value follows. Where the words after it name a field, or hold no number, they are cut."""
+    text = ("HER2 immunohistochemistry: score 2+ (equivocal) HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); "
+            "ratio 1.1, 3.3 signals/cell. Margins negative; no lymphovascular invasion; 3 of 12 lymph "
+            "nodes positive; ER positive (95%); PR negative (<1%). Reason for amendment: the pathologic stage was "
+            "transcribed in crror as pT1c; the correct category is pT2.")
+    units = data.report_lines(text)
+    assert "HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell." in units
+    assert "Margins negative;" in units and "no lymphovascular invasion;" in units
+    assert "3 of 12 lymph nodes positive;" in units and "ER positive (95%);" in units
+    h = data.hints(data.as_read(text))
+    assert h["HER2"].startswith("HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3")
+    assert h["T"] == "the correct category is pT2"
+
 
 def test_a_receptor_named_in_a_list_is_read_where_its_value_is():
     """'ER, PR and HER2 studies were performed on ... and showed ER positive (95%)': the hint of ER and of PR is
@@ -1287,19 +1303,3 @@ def test_phrasing_probes_are_canonical_and_unlike_the_corpus(tmp_path):
     with pytest.raises(SystemExit, match=r"bad\.jsonl:2: label: unknown HER2 label 'amplified-ish'"):
         phrasings.read_phrasings(bad)
 
-
-def test_one_line_text_keeps_a_clause_whole_past_a_semicolon_where_it_goes_on():
-    """In one-line text a semicolon ends a clause, but not where a line of its own would keep it whole: before
-    numbers that name no field ('not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell') and after a
-    correction, whose new value follows. Where the words after it name a field, or hold no number, they are cut."""
-    text = ("HER2 immunohistochemistry: score 2+ (equivocal) HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); "
-            "ratio 1.1, 3.3 signals/cell. Margins negative; no lymphovascular invasion; 3 of 12 lymph "
-            "nodes positive; ER positive (95%); PR negative (<1%). Reason for amendment: the pathologic stage was "
-            "transcribed in crror as pT1c; the correct category is pT2.")
-    units = data.report_lines(text)
-    assert "HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell." in units
-    assert "Margins negative;" in units and "no lymphovascular invasion;" in units
-    assert "3 of 12 lymph nodes positive;" in units and "ER positive (95%);" in units
-    h = data.hints(data.as_read(text))
-    assert h["HER2"].startswith("HER2 dual-probe ISH: not amplified (ASCO/CAP group 5); ratio 1.1, 3.3")
-    assert h["T"] == "the correct category is pT2"
