@@ -1141,6 +1141,7 @@ def random_window(text, budget, rng, tokenizer=None):
 MAX_MENTIONS = 2   # clauses per hint line
 BEFORE, AFTER = 30, 70  # characters kept before and after the keyword, within its sentence: values follow keys
 NEAR = 25  # characters (not counting spaces) from a hormone receptor's name to a value that is its own
+_SIZE = re.compile(r"(?i:\d\s*(?:cm|mm)\b)")  # a measurement: '4.1 cm', '1 mm from the margin'
 _IHC = re.compile(r"(?i:[il1|]hc|[il1|](?:m|rn)(?:m|rn)un[o0]|herceptest|\bscore\b)|\b[0-3] ?\+")
 _ISH = re.compile(r"(?i:\b(?:f|s|c|dd|d)?[il1|]sh\b|hybridi|amplif|ratio|cep-?17|cop(?:y|ies))")
 _ISH_RESULT = re.compile(r"(?i:amplif|ratio|positive|negative|\bgroup\b)")  # not "pending", "ordered", "to follow"
@@ -1232,6 +1233,9 @@ def clause(unit, task):
     me = ms + m.end() - m.start()
     start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
     end = min(len(s), me + AFTER)
+    if task == "grade":  # not the measurements after it: in 'high grade, 4.1 cm, 1 mm from the margin' the heads
+        end = min([a for a, b in _parts(s) if a > me and _SIZE.search(s[a:b]) and not evidence_at(s[a:b], task)]
+                  + [end])  # took a digit near 'grade' for its number
     if task in RECEPTORS:
         again = _RECEPTOR_NAME[task].search(s, me, end)
         while again:  # named again within reach: its value is read too ('..., HER2 3.5/cell: HER2 NEGATIVE')

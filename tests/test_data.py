@@ -459,9 +459,23 @@ def test_a_stated_grade_keeps_nuclear_grade_out_of_its_hint_line(sep):
     would put a second, different digit on the line. Alone they are the only evidence and stay."""
     lines = ["FINAL DIAGNOSIS: invasive ductal carcinoma, grade 1/3, 6 mm.",
              "Ductal carcinoma in situ, nuclear grade 2, 9% of the tumour volume."]
-    assert data.hint_clauses(sep.join(lines))["grade"] == ["grade 1/3, 6 mm"]
+    assert data.hint_clauses(sep.join(lines))["grade"] == ["grade 1/3"]
     alone = "Invasive carcinoma. Nuclear pleomorphism 3, mitoses 2, tubules 3."
     assert "pleomorphism 3" in data.hint_clauses(alone)["grade"][0]
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("Invasive ductal carcinoma, high grade, 4.1 cm, extending to within 1 mm of the deep margin.", "high grade"),
+    ("IDC, Nottingham grade 2 (tubules 3, nuclei 2, mitoses 1), 2.5 cm, margins free.",
+     "Nottingham grade 2 (tubules 3, nuclei 2, mitoses 1)"),
+    ("Histologic grade: 2; closest margin 1 mm", "Histologic grade: 2"),
+    ("IDC, moderately differentiated, Nottingham score 6/9, 12 mm.", "moderately differentiated, Nottingham score 6/9"),
+    ("IDC, 2.5 cm, Nottingham grade 3, margins clear.", "Nottingham grade 3, margins clear"),
+])
+def test_the_grade_hint_ends_before_a_measurement(text, hint):
+    """A size or a margin's distance after the grade leaves its hint line, where its digits stood near the word
+    'grade'; the grade's own parentheses, a part that names the grade, and words without a measurement stay."""
+    assert data.hints(text)["grade"] == hint
 
 
 @pytest.mark.parametrize("sep", ["\n", " "])
