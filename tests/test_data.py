@@ -367,7 +367,7 @@ def test_one_line_list_items_are_sentences_and_a_final_status_outranks_its_measu
     text = ("DIAGNOSIS: RIGHT BREAST, TOTAL MASTECTOMY: - Invasive ductal carcinoma, poorly differentiated, 8 mm "
             "- Associated ductal carcinoma in situ, solid type, nuclear grade 2 - Margins negative HER2 - Negative "
             "(score 1+) by immunohistochemistry on block A3, performed with appropriate controls.")
-    assert data.hints(text)["grade"] == "poorly differentiated, 8 mm"
+    assert data.hints(text)["grade"] == "poorly differentiated"  # nor the size after it
     assert "- Margins negative HER2 - Negative (score 1+) by immunohistochemistry on block A3, performed with " \
            "appropriate controls." in data.report_lines(text)
     addendum = ("ADDENDUM (HER2 IN SITU HYBRIDIZATION)\nReflex HER2 FISH on block A4: HER2/CEP17 ratio 2.9; "
