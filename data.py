@@ -1219,7 +1219,9 @@ def clause(unit, task):
     """The raw text around the keyword of `task` in a unit, OCR errors and all: within its sentence, from the
     start of its comma-separated part (at most BEFORE characters) to AFTER characters beyond it, in whole words,
     without the parts that name only other tasks ('ER negative, PR negative, HER2 3+' gives HER2 'HER2 3+': a
-    neighbour's 'negative' is not evidence). A history or outside header stays in front: it says whose value."""
+    neighbour's 'negative' is not evidence); a grade's clause ends before a later part that holds a measurement and
+    names no grade ('high grade, 4.1 cm' gives 'high grade'). A history or outside header stays in front: it says
+    whose value."""
     m = _keyword(unit, task)
     s0, s1 = _sentence(unit, m.start())
     sentence, at = unit[s0:s1], m.start() - s0
@@ -1233,9 +1235,9 @@ def clause(unit, task):
     me = ms + m.end() - m.start()
     start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
     end = min(len(s), me + AFTER)
-    if task == "grade":  # not the measurements after it: in 'high grade, 4.1 cm, 1 mm from the margin' the heads
+    if task == "grade":  # not a measurement after it: the heads took its digits for the grade's ('high grade, 4.1 cm')
         end = min([a for a, b in _parts(s) if a > me and _SIZE.search(s[a:b]) and not evidence_at(s[a:b], task)]
-                  + [end])  # took a digit near 'grade' for its number
+                  + [end])
     if task in RECEPTORS:
         again = _RECEPTOR_NAME[task].search(s, me, end)
         while again:  # named again within reach: its value is read too ('..., HER2 3.5/cell: HER2 NEGATIVE')
