@@ -1233,11 +1233,11 @@ def clause(unit, task):
     s = "".join(sentence[i] for i in keep)
     ms = keep.index(at)
     me = ms + m.end() - m.start()
-    start = max([a for a, _ in _parts(s) if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
+    s_parts = _parts(s)  # the parts of what is kept
+    start = max([a for a, _ in s_parts if a <= ms] + [ms - BEFORE])  # from the keyword's own comma part
     end = min(len(s), me + AFTER)
     if task == "grade":  # not a measurement after it: the heads took its digits for the grade's ('high grade, 4.1 cm')
-        end = min([a for a, b in _parts(s) if a > me and _SIZE.search(s[a:b]) and not evidence_at(s[a:b], task)]
-                  + [end])
+        end = min([a for a, b in s_parts if a > me and _SIZE.search(s[a:b]) and not evidence_at(s[a:b], task)] + [end])
     if task in RECEPTORS:
         again = _RECEPTOR_NAME[task].search(s, me, end)
         while again:  # named again within reach: its value is read too ('..., HER2 3.5/cell: HER2 NEGATIVE')

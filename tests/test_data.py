@@ -259,6 +259,7 @@ def test_one_line_text_is_cut_before_a_specimen_part_and_not_inside_parentheses(
     assert "Grade: 2 (tubules 3, nuclei 2, mitoses 1)" in units
     assert data.hints(text)["T"].startswith("stage (AJCC 8th edition): pT1c pNX")
 
+
 def test_one_line_text_keeps_a_clause_whole_past_a_semicolon_where_it_goes_on():
     """In one-line text a semicolon ends a clause, but not where a line of its own would keep it whole: before
     numbers that name no field ('not amplified (ASCO/CAP group 5); ratio 1.1, 3.3 signals/cell') and after a
@@ -1316,4 +1317,3 @@ def test_phrasing_probes_are_canonical_and_unlike_the_corpus(tmp_path):
                    + json.dumps({"set": "x", "task": "HER2", "label": "amplified-ish", "text": "HER2 FISH."}) + "\n")
     with pytest.raises(SystemExit, match=r"bad\.jsonl:2: label: unknown HER2 label 'amplified-ish'"):
         phrasings.read_phrasings(bad)
-
