@@ -11,6 +11,8 @@ that changes nothing), `history` (a clinical history block on an earlier breast 
 receptors drawn at random), `a+b` (both), `none` (as is). The trained run and the naive baseline read the same
 texts; the labels do not change. Prints macro F1 per task and the two averages of Table I (all tasks, and the
 paper's six without M). Without --data the reports are the run's test split, built as train_mtl.py built it.
+--out DIR writes each kind's predictions, with the text as the model read it, to DIR/<kind>.jsonl: what an arrival
+broke, report by report.
 """
 import argparse
 import dataclasses
@@ -35,14 +37,15 @@ def test_split(cfg):
     return train_mtl.split_reports(reports, cfg)[2]
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="output directory of train_mtl.py")
     p.add_argument("--kinds", default="none,oneline,oneline+ocr,headers,upper,addendum,history",
                    help="comma-separated; each 'none' or a '+' of oneline, ocr, headers, upper, addendum, history")
     p.add_argument("--data", default=None, help="labelled reports.jsonl to read instead of the run's test split")
     p.add_argument("--batch", type=int, default=8)
-    a = p.parse_args()
+    p.add_argument("--out", help="write each kind's predictions and texts to OUT/<kind>.jsonl")
+    a = p.parse_args(argv)
     kinds = a.kinds.split(",")
     for kind in kinds:
         try:
@@ -64,6 +67,10 @@ def main():
         texts = [data.arrive(t, rng, kind) for t in own_texts]
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
         records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, a.batch, desc=kind)
+        if a.out:
+            os.makedirs(a.out, exist_ok=True)
+            with open(os.path.join(a.out, f"{kind}.jsonl"), "w") as f:
+                f.writelines(json.dumps({**r, "text": t}) + "\n" for r, t in zip(records, texts))
         table = evaluate.table_one(records, label_sets)
         f1 = [f"{table['tasks'][t]['model']['macro_f1']:6.3f}" if t in table["tasks"] else "     -"  # none stated
               for t in data.TASKS]

@@ -1,6 +1,7 @@
 """train_mtl.py on a tiny random Llama (saved by transformers) with a tiny tokenizer and a handful of reports:
 outputs, resume == uninterrupted, setup errors, NaN stop, predict mode, the optimizer and schedule."""
 import dataclasses
+import importlib.util
 import json
 import math
 import pathlib
@@ -10,7 +11,8 @@ import sys
 import pytest
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402
 import llama  # noqa: E402
@@ -155,6 +157,18 @@ def test_train_writes_outputs_and_predict(tiny_model_dir, reports_file, tmp_path
     table = json.loads((tmp_path / "ev" / "metrics.json").read_text())["table"]
     assert table["tasks"]["T"]["model"]["n"] == 30
     assert evaluate.main([str(out), "--data", str(tmp_path / "missing.jsonl")]) == 2
+
+    # bench/robustness.py --out: each kind's predictions with the text as read; 'none' is the test split as written
+    spec = importlib.util.spec_from_file_location("robustness", ROOT / "bench" / "robustness.py")
+    robustness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(robustness)
+    robustness.main(["--run", str(out), "--kinds", "none,oneline", "--out", str(tmp_path / "rob")])
+    as_is, oneline = ([json.loads(l) for l in open(tmp_path / "rob" / f"{k}.jsonl")] for k in ("none", "oneline"))
+    assert [r["id"] for r in as_is] == [r["id"] for r in oneline] == [t["id"] for t in test]
+    for r, t in zip(as_is, test):
+        for task in data.TASKS:
+            assert r["model"][task]["probs"] == pytest.approx(t["model"][task]["probs"], abs=1e-5)
+    assert all("\n" in r["text"] for r in as_is) and not any("\n" in r["text"] for r in oneline)
 
 
 def test_resume_gives_the_same_result(tiny_model_dir, reports_file, tmp_path, monkeypatch):
