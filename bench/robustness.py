@@ -11,8 +11,8 @@ that changes nothing), `history` (a clinical history block on an earlier breast 
 receptors drawn at random), `a+b` (both), `none` (as is). The trained run and the naive baseline read the same
 texts; the labels do not change. Prints macro F1 per task and the two averages of Table I (all tasks, and the
 paper's six without M). Without --data the reports are the run's test split, built as train_mtl.py built it.
---out DIR writes each kind's predictions, with the text as the model read it, to DIR/<kind>.jsonl: what an arrival
-broke, report by report.
+--out DIR writes each kind's predictions, with the text as it arrived, to DIR/<kind>.jsonl: what an arrival broke,
+report by report.
 """
 import argparse
 import dataclasses
@@ -52,6 +52,8 @@ def main(argv=None):
             data.arrive("", random.Random(0), kind)  # an unknown kind stops here, before the model is loaded
         except ValueError as e:
             p.error(str(e))
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)  # an unwritable --out stops here too, before the model is loaded
     cfg, models, dtype, device = train_mtl.load_run(a.run)
     tok = load_tokenizer(cfg.model)
     test = data.read_reports(a.data) if a.data else test_split(cfg)
@@ -68,7 +70,6 @@ def main(argv=None):
         reports = [dataclasses.replace(r, text=t, site=None) for r, t in zip(test, texts)]
         records = train_mtl.score_reports(models, reports, cfg, tok, dtype, device, a.batch, desc=kind)
         if a.out:
-            os.makedirs(a.out, exist_ok=True)
             with open(os.path.join(a.out, f"{kind}.jsonl"), "w") as f:
                 f.writelines(json.dumps({**r, "text": t}) + "\n" for r, t in zip(records, texts))
         table = evaluate.table_one(records, label_sets)
