@@ -1101,28 +1101,41 @@ def site_text(text, site=None):
     return blocks[normalize_site(site)]
 
 
-# a grade in a clinic note's shorthand, as a pathology report writes it; not a laboratory system's capital 'GR 2',
-# which reports write and the model reads as written
-_GRADE_SHORTHAND = [
+def _triple_negative(m):
+    """'TNBC' -> 'TNBC. ER negative, PR negative, HER2 negative.': a sentence of its own, so that it stays out of the
+    hint clause of a grade or stage written before it."""
+    return m[0] + ". ER negative, PR negative, HER2 negative" + ("" if m.string[m.end():m.end() + 1] == "." else ".")
+
+
+# a clinic note's shorthand, as a pathology report writes it; not a laboratory system's capital 'GR 2', which reports
+# write and the model reads as written
+_SHORTHAND = [
     (re.compile(r"\b(?i:(well|poorly)[- ]?diff)\b"), r"\1 differentiated"),
     (re.compile(r"\b(?i:mod(?:erately|\.)?[- ]?diff)\b"), "moderately differentiated"),
+    (re.compile(r"\b((?i:differentiation)) ?[-–] ?(?=(?i:well|moderate|poor))"), r"\1: "),
     (re.compile(r"\bNHG ?(?=(?:[1-3]|I{1,3})\b)"), "Nottingham histologic grade "),
-    (re.compile(r"\b[Gg]r\.? ?(?=(?:[1-3]|I{1,3}|i{1,3})\b)"), "grade "),
+    (re.compile(r"\b[Gg]rd?\.? ?(?=(?:[1-3]|I{1,3}|i{1,3})\b)"), "grade "),
+    (re.compile(r"(\w)? ?([+\-–]) ?(?i:ve)\b"),  # 'ER +ve', 'PR -ve'
+     lambda m: (m[1] + " " if m[1] else "") + ("positive" if m[2] == "+" else "negative")),
+    (re.compile(r"(?<!(?i:functionally) )(?<!(?i:not) )(?<!(?i:non)[- ])\b(?i:triple[- ]?negative|TNBC)\b"),
+     _triple_negative),  # not 'functionally triple negative', said of an ER low positive tumour
 ]
 
 
-def write_out_grade(text):
-    """'poorly diff' -> 'poorly differentiated', 'mod diff' -> 'moderately differentiated', 'NHG 2' -> 'Nottingham
-    histologic grade 2', 'gr III' -> 'grade III': the words of the reports the heads learned the grade from."""
-    for rx, words in _GRADE_SHORTHAND:
+def write_out_shorthand(text):
+    """'poorly diff' -> 'poorly differentiated', 'NHG 2' -> 'Nottingham histologic grade 2', 'Grd III' -> 'grade III',
+    'Differentiation - poor' -> 'Differentiation: poor', 'PR -ve' -> 'PR negative', 'TNBC' -> its three statuses: the
+    words of the reports the heads learned these fields from."""
+    for rx, words in _SHORTHAND:
         text = rx.sub(words, text)
     return text
 
 
 def as_read(text, site=None):
     """What the model reads of a record: its site's block, capitals recased, a checklist's marked options joined
-    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back, a grade's shorthand written out."""
-    return write_out_grade(repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site))))))
+    to their titles, a table's rows as 'Key: value' lines, OCR confusions put back, a clinic note's shorthand
+    written out."""
+    return write_out_shorthand(repair_ocr(read_table_rows(read_checkboxes(recase(site_text(text, site))))))
 
 
 def random_window(text, budget, rng, tokenizer=None):

@@ -1007,16 +1007,30 @@ def test_ocr_confusions_are_put_back(ocr, meant):
     ("Well-diff IDC; ILC, mod. diff", "Well differentiated IDC; ILC, moderately differentiated"),
     ("L breast US core bx - IDC, NHG 2, 14 mm", "L breast US core bx - IDC, Nottingham histologic grade 2, 14 mm"),
     ("Core bx: IDC, histologic gr III; gr. 2; Gr 1", "Core bx: IDC, histologic grade III; grade 2; grade 1"),
+    ("IDC, Grd II; Differentiation - poor; differentiation: well", "IDC, grade II; Differentiation: poor; differentiation: well"),
+    ("Path: IDC, ER +ve (90%), PR -ve, Her2 -ve; ER+ve", "Path: IDC, ER positive (90%), PR negative, Her2 negative; ER positive"),
+    ("Hx: TNBC dx 2019", "Hx: TNBC. ER negative, PR negative, HER2 negative. dx 2019"),
+    ("HER2 neg (functionally triple negative); not triple-negative",
+     "HER2 neg (functionally triple negative); not triple-negative"),
 ])
-def test_a_grade_in_shorthand_is_written_out(note, report):
+def test_shorthand_is_written_out(note, report):
     assert data.as_read(note) == report
+
+
+def test_written_out_shorthand_gives_the_hint_rules_their_evidence():
+    """'-ve' and 'TNBC' state a receptor's status, 'Differentiation - poor' the grade: the evidence gate must not
+    answer them not stated."""
+    for note, tasks in [("Path: IDC, ER +ve (90%), PR -ve, Her2 -ve.", data.RECEPTORS),
+                        ("PMH: TNBC of R breast 2016, NED since.", data.RECEPTORS),
+                        ("Core: invasive carcinoma NST; Differentiation - poor.", ["grade"])]:
+        assert not set(data.unevidenced(data.as_read(note))) & set(tasks), note
 
 
 def test_grade_shorthand_leaves_other_words_alone():
     """A laboratory system's capital 'GR 2' (which reports write, and the model reads as written), a weight in
     grains, 'diffuse' and 'differential' stay as they are."""
     text = "DX: RT BREAST, WLE: ILC, GR 2, 0.2CM\nDiffuse 12 gr; differential diagnosis; NHG pending"
-    assert data.write_out_grade(text) == text
+    assert data.write_out_shorthand(text) == text
 
 
 def test_ocr_repair_leaves_real_codes_alone():
