@@ -910,8 +910,9 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
     "ER": [(STRONG, _words(r"o?estrogen") + r"|(?<![A-Za-z])ER(?![A-Za-z])"), (WEAK, _words(r"allred"))],
     "PR": [(STRONG, _words(r"progesterone") + r"|(?<![A-Za-z])(?:PgR|PGR|PR)(?![A-Za-z])"),
            (WEAK, _words(r"allred"))],
-    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?![0-9a-z])|c-?erb-?b-?2|erbb2|herceptest|in situ hybridi[sz]ation|"
-                             r"cep-?17") + r"|\b(?:F|S|C|DD|D)?ISH\b")],
+    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?:neu(?= ?(?:[0-3]|pos|neg|amp|not|equiv)))?(?![0-9a-z])|"  # 'HER2neu 3+'
+                             r"c-?erb-?b-?2|erbb2|herceptest|in situ hybridi[sz]ation|cep-?17")
+             + r"|\b(?:F|S|C|DD|D)?ISH\b")],
 }
 _EVIDENCE_RE = {t: [(s, re.compile(p)) for s, p in pats] for t, pats in EVIDENCE.items()}
 _RECEPTOR_NAME = {t: rx for t in RECEPTORS for s, rx in _EVIDENCE_RE[t] if s == STRONG}  # 'PgR', 'oestrogen'

@@ -1017,6 +1017,15 @@ def test_shorthand_is_written_out(note, report):
     assert data.as_read(note) == report
 
 
+def test_her2neu_with_a_result_is_her2_evidence():
+    """'HER2neu 3+' and 'Her2neu negative' name HER2; the corpus's 'Her2neu (HercepTest)' keeps its old keyword, so
+    no training input changes."""
+    for note in ["Core bx: IDC. HER2neu 3+ by IHC.", "ER 95%, PR 70%, Her2neu negative (IHC 1+)."]:
+        assert "HER2" not in data.unevidenced(data.as_read(note)), note
+    assert data.evidence_at("HER2neu 3+", "HER2")[1].group(0) == "HER2neu"
+    assert data.evidence_at("Her2neu (HercepTest): 1+", "HER2")[1].group(0) == "HercepTest"
+
+
 def test_written_out_shorthand_gives_the_hint_rules_their_evidence():
     """'-ve' and 'TNBC' state a receptor's status, 'Differentiation - poor' the grade: the evidence gate must not
     answer them not stated."""
