@@ -910,7 +910,7 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
     "ER": [(STRONG, _words(r"o?estrogen") + r"|(?<![A-Za-z])ER(?![A-Za-z])"), (WEAK, _words(r"allred"))],
     "PR": [(STRONG, _words(r"progesterone") + r"|(?<![A-Za-z])(?:PgR|PGR|PR)(?![A-Za-z])"),
            (WEAK, _words(r"allred"))],
-    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?:neu(?= ?(?:[0-3]|pos|neg|amp|not|equiv)))?(?![0-9a-z])|"  # 'HER2neu 3+'
+    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?:neu(?= ?(?:[0-3]|pos|neg|amp|not|equiv)))?(?![0-9a-z])|"  # 'HER2neu' before a result
                              r"c-?erb-?b-?2|erbb2|herceptest|in situ hybridi[sz]ation|cep-?17")
              + r"|\b(?:F|S|C|DD|D)?ISH\b")],
 }
@@ -1105,7 +1105,7 @@ def site_text(text, site=None):
 def _triple_negative(m):
     """'TNBC' -> 'TNBC. ER negative, PR negative, HER2 negative.': a sentence of its own, so that it stays out of the
     hint clause of a grade or stage written before it."""
-    return m[0] + ". ER negative, PR negative, HER2 negative" + ("" if m.string[m.end():m.end() + 1] == "." else ".")
+    return m[0] + ". ER negative, PR negative, HER2 negative" + ("" if m.string.startswith(".", m.end()) else ".")
 
 
 # a clinic note's shorthand, as a pathology report writes it; not a laboratory system's capital 'GR 2', which reports
