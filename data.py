@@ -910,7 +910,8 @@ EVIDENCE = {  # task -> [(strength, regex)]: where a unit speaks of the task
     "ER": [(STRONG, _words(r"o?estrogen") + r"|(?<![A-Za-z])ER(?![A-Za-z])"), (WEAK, _words(r"allred"))],
     "PR": [(STRONG, _words(r"progesterone") + r"|(?<![A-Za-z])(?:PgR|PGR|PR)(?![A-Za-z])"),
            (WEAK, _words(r"allred"))],
-    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?:neu(?= ?(?:[0-3]|pos|neg|amp|not|equiv)))?(?![0-9a-z])|"  # 'HER2neu' before a result
+    # 'HER2neu' only before a result ('HER2neu 3+'); 'Her2neu (HercepTest)' is named by 'HercepTest'
+    "HER2": [(STRONG, _words(r"\bher[- ]?[2z](?:neu(?= ?(?:[0-3]|pos|neg|amp|not|equiv)))?(?![0-9a-z])|"
                              r"c-?erb-?b-?2|erbb2|herceptest|in situ hybridi[sz]ation|cep-?17")
              + r"|\b(?:F|S|C|DD|D)?ISH\b")],
 }
